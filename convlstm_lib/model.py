@@ -1,0 +1,221 @@
+"""A stack of ConvLSTM cells run over layers and time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .cell import (
+    ConvLSTMCell,
+    _check_dtype,
+    _check_input,
+    _check_state,
+    _kernel_pair,
+    _positive_int,
+)
+
+__all__ = ["ConvLSTM"]
+
+_OWNER = "ConvLSTM"
+
+
+def _layer_config(
+    hidden_dims: int | Sequence[int],
+    kernel_sizes: int | Sequence[int | tuple[int, int]],
+    num_layers: int | None,
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """Expand ``hidden_dims`` and ``kernel_sizes`` to one entry per layer, checking they agree."""
+    lengths = {}
+    for name, value in (("hidden_dims", hidden_dims), ("kernel_sizes", kernel_sizes)):
+        if isinstance(value, Sequence) and not isinstance(value, str):
+            if len(value) == 0:
+                raise ValueError(
+                    f"{_OWNER}: expected {name} to have one entry per layer, got an empty sequence"
+                )
+            lengths[name] = len(value)
+        elif not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(
+                f"{_OWNER}: expected {name} to be an int or a sequence with one entry per layer, "
+                f"got {type(value).__name__}"
+            )
+    if num_layers is not None:
+        num_layers = _positive_int(num_layers, "num_layers", _OWNER)
+        lengths["num_layers"] = num_layers
+    if not lengths:
+        raise ValueError(
+            f"{_OWNER}: num_layers is required when hidden_dims and kernel_sizes are both ints"
+        )
+    if len(set(lengths.values())) > 1:
+        described = ", ".join(f"{name}={n}" for name, n in lengths.items())
+        hint = ""
+        if "kernel_sizes" in lengths:
+            hint = " (for one (kh, kw) kernel in every layer, pass [(kh, kw)] * num_layers)"
+        raise ValueError(f"{_OWNER}: the number of layers disagrees: {described}{hint}")
+    layers = next(iter(lengths.values()))
+    dims = [hidden_dims] * layers if isinstance(hidden_dims, int) else list(hidden_dims)
+    dims = [_positive_int(d, "hidden_dims", _OWNER) for d in dims]
+    sizes = [kernel_sizes] * layers if isinstance(kernel_sizes, int) else list(kernel_sizes)
+    sizes = [_kernel_pair(k, "kernel_sizes", _OWNER) for k in sizes]
+    return dims, sizes
+
+
+class ConvLSTM(nn.Module):
+    r"""A multi-layer convolutional LSTM (Shi et al., 2015) applied to a sequence of frames.
+
+    Each layer is a :class:`ConvLSTMCell`; layer :math:`l` reads the hidden states of layer
+    :math:`l - 1` (layer 0 reads the input) and, at every step :math:`t`, computes
+
+    .. math::
+        \begin{array}{ll}
+        i_t = \sigma(W_{xi} * x_t + W_{hi} * h_{t-1} + w_{ci} \circ c_{t-1} + b_i) \\
+        f_t = \sigma(W_{xf} * x_t + W_{hf} * h_{t-1} + w_{cf} \circ c_{t-1} + b_f) \\
+        g_t = \tanh(W_{xg} * x_t + W_{hg} * h_{t-1} + b_g) \\
+        c_t = f_t \circ c_{t-1} + i_t \circ g_t \\
+        o_t = \sigma(W_{xo} * x_t + W_{ho} * h_{t-1} + w_{co} \circ c_t + b_o) \\
+        h_t = o_t \circ \tanh(c_t)
+        \end{array}
+
+    with :math:`*` a "same"-padded 2-D convolution and :math:`\circ` the Hadamard product; the
+    peephole terms :math:`w_{c\cdot} \circ c` only with ``peephole=True``.
+
+    Unlike :class:`torch.nn.LSTM`, which returns the last layer's outputs and every layer's final
+    state, this returns every layer's outputs and every layer's final state. The invariants:
+
+    * ``layer_outputs[l][:, -1]`` equals ``last_states[l][0]`` (the last output is the final
+      hidden state);
+    * running on ``x[:, :k]``, then on ``x[:, k:]`` from the returned ``last_states``, equals one
+      run on ``x`` (the state carries everything a continuation needs);
+    * the output at step :math:`t` does not depend on inputs after :math:`t` (causality).
+
+    Args:
+        input_dim: The number of channels :math:`C_{in}` of the input frames.
+        hidden_dims: The hidden channels :math:`C_{hid}` of every layer: an int (the same for all)
+            or a sequence with one entry per layer.
+        kernel_sizes: The kernel size of every layer: an int (the same for all) or a sequence with
+            one entry per layer, each an int or a ``(kh, kw)`` pair. Default: ``3``
+        num_layers: The number of layers. Required when ``hidden_dims`` and ``kernel_sizes`` are
+            both ints; must agree with their lengths otherwise. Default: ``None``
+        bias: If ``False``, no layer's convolution has a bias. Default: ``True``
+        batch_first: If ``True``, inputs and outputs are :math:`(B, T, C, H, W)`; if ``False``,
+            :math:`(T, B, C, H, W)`. States are always batch first. Default: ``True``
+        peephole: If ``True``, every cell has per-channel peephole weights (see
+            :class:`ConvLSTMCell`). Default: ``False``
+
+    Inputs: input, state
+        * **input**: tensor of shape :math:`(B, T, C_{in}, H, W)` when ``batch_first=True``,
+          :math:`(T, B, C_{in}, H, W)` otherwise.
+        * **state**: a list with one pair ``(h_0, c_0)`` per layer, each of shape
+          :math:`(B, C_{hid}^{(l)}, H, W)`, to continue from, or ``None`` for zeros.
+          Default: ``None``
+
+    Outputs: layer_outputs, last_states
+        * **layer_outputs**: a list with one tensor per layer, the hidden state at every step,
+          of shape :math:`(B, T, C_{hid}^{(l)}, H, W)` (time first when ``batch_first=False``).
+        * **last_states**: a list with one pair ``(h_T, c_T)`` per layer, each of shape
+          :math:`(B, C_{hid}^{(l)}, H, W)`.
+
+    where :math:`B` is the batch size, :math:`T` the number of time steps, :math:`H, W` the frame
+    height and width and :math:`C_{hid}^{(l)}` the hidden channels of layer :math:`l`.
+
+    Attributes:
+        cells: an :class:`~torch.nn.ModuleList` of :class:`ConvLSTMCell`, layer 0 first.
+
+    Examples::
+
+        >>> model = ConvLSTM(1, [64, 1], kernel_sizes=3)
+        >>> x = torch.randn(8, 5, 1, 24, 24)
+        >>> layer_outputs, last_states = model(x)
+        >>> layer_outputs[-1].shape
+        torch.Size([8, 5, 1, 24, 24])
+        >>> h, c = last_states[0]
+        >>> h.shape
+        torch.Size([8, 64, 24, 24])
+        >>> torch.equal(layer_outputs[-1][:, -1], last_states[-1][0])
+        True
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden_dims: int | Sequence[int],
+        kernel_sizes: int | Sequence[int | tuple[int, int]] = 3,
+        *,
+        num_layers: int | None = None,
+        bias: bool = True,
+        batch_first: bool = True,
+        peephole: bool = False,
+    ) -> None:
+        super().__init__()
+        self.input_dim = _positive_int(input_dim, "input_dim", _OWNER)
+        self.hidden_dims, self.kernel_sizes = _layer_config(hidden_dims, kernel_sizes, num_layers)
+        self.num_layers = len(self.hidden_dims)
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.peephole = bool(peephole)
+        in_dims = [self.input_dim, *self.hidden_dims[:-1]]
+        self.cells = nn.ModuleList(
+            ConvLSTMCell(c_in, c_hid, k, bias=bias, peephole=peephole)
+            for c_in, c_hid, k in zip(in_dims, self.hidden_dims, self.kernel_sizes, strict=True)
+        )
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every cell (see :meth:`ConvLSTMCell.reset_parameters`)."""
+        for cell in self.cells:
+            cell.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.input_dim}, {self.hidden_dims}, kernel_sizes={self.kernel_sizes}, "
+            f"num_layers={self.num_layers}, bias={self.bias}, batch_first={self.batch_first}, "
+            f"peephole={self.peephole}"
+        )
+
+    def forward(
+        self, x: Tensor, state: Sequence[tuple[Tensor, Tensor]] | None = None
+    ) -> tuple[list[Tensor], list[tuple[Tensor, Tensor]]]:
+        layout = "(B, T, C_in, H, W)" if self.batch_first else "(T, B, C_in, H, W)"
+        _check_input(x, 5, layout, self.input_dim, _OWNER)
+        _check_dtype(x, self.cells[0].conv.weight, _OWNER)
+        if not self.batch_first:
+            x = x.transpose(0, 1)  # (B, T, C_in, H, W)
+        steps = x.shape[1]
+        if steps == 0:
+            raise ValueError(
+                f"{_OWNER}: expected at least one time step, got an empty time dimension T=0"
+            )
+        if state is not None:
+            if not isinstance(state, Sequence):
+                raise TypeError(
+                    f"{_OWNER}: expected state to be a list with one (h, c) per layer, "
+                    f"got {type(state).__name__}"
+                )
+            if len(state) != self.num_layers:
+                raise ValueError(
+                    f"{_OWNER}: expected state to be a list with one (h, c) per layer "
+                    f"({self.num_layers}), got {len(state)} entries"
+                )
+
+        layer_input = x  # (B, T, C, H, W), C = C_in for layer 0, C_hid of the layer below after
+        layer_outputs, last_states = [], []
+        # Layers outside, time inside: each layer sees its whole input sequence at once, so the
+        # loop keeps one layer's states alive at a time and hands a full sequence upwards.
+        for layer, cell in enumerate(self.cells):
+            frame = layer_input[:, 0]  # (B, C, H, W)
+            if state is None:
+                h, c = cell.init_state(frame)
+            else:
+                _check_state(state[layer], cell.state_shape(frame), _OWNER, f" of layer {layer}")
+                h, c = state[layer]
+            outputs = []
+            for t in range(steps):
+                h, c = cell._step(layer_input[:, t], h, c)  # each (B, C_hid, H, W)
+                outputs.append(h)
+            layer_input = torch.stack(outputs, dim=1)  # (B, T, C_hid, H, W)
+            layer_outputs.append(layer_input)
+            last_states.append((h, c))
+
+        if not self.batch_first:
+            layer_outputs = [out.transpose(0, 1) for out in layer_outputs]  # (T, B, C_hid, H, W)
+        return layer_outputs, last_states
