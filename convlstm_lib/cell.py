@@ -82,6 +82,37 @@ def _check_state(state: object, shape: tuple[int, ...], owner: str, where: str =
             )
 
 
+def _lstm_update(
+    gates: Tensor,
+    c: Tensor,
+    peephole_i: Tensor | None = None,
+    peephole_f: Tensor | None = None,
+    peephole_o: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The LSTM state update from the gates' pre-activations, shared by every cell.
+
+    Args:
+        gates: the pre-activations of shape :math:`(B, 4 C_{hid}, H, W)`, in the order i, f, g, o.
+        c: the previous cell state of shape :math:`(B, C_{hid}, H, W)`.
+        peephole_i, peephole_f, peephole_o: per-channel peephole weights of shape
+            :math:`(C_{hid}, 1, 1)`, or ``None`` for none.
+
+    Returns:
+        The new ``(h, c)``, each of shape :math:`(B, C_{hid}, H, W)`.
+    """
+    # torch.nn.LSTM's order, so a 1x1 ConvLSTM takes nn.LSTMCell's weights unchanged.
+    i, f, g, o = gates.chunk(4, dim=1)  # each (B, C_hid, H, W)
+    if peephole_i is not None:
+        i = i + peephole_i * c
+        f = f + peephole_f * c
+    c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    if peephole_o is not None:
+        # The output gate peeks at the new cell state, not the old one (Shi et al., eq. 3).
+        o = o + peephole_o * c_next
+    h_next = torch.sigmoid(o) * torch.tanh(c_next)
+    return h_next, c_next
+
+
 class ConvLSTMCell(nn.Module):
     r"""One step of a convolutional LSTM (Shi et al., 2015) over a batch of feature maps.
 
@@ -228,14 +259,4 @@ class ConvLSTMCell(nn.Module):
         """
         combined = torch.cat([x, h], dim=1)  # (B, C_in + C_hid, H, W)
         gates = self.conv(combined)  # (B, 4 * C_hid, H, W)
-        # torch.nn.LSTM's order, so a 1x1 ConvLSTM takes nn.LSTMCell's weights unchanged.
-        i, f, g, o = gates.chunk(4, dim=1)  # each (B, C_hid, H, W)
-        if self.peephole:
-            i = i + self.peephole_i * c
-            f = f + self.peephole_f * c
-        c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        if self.peephole:
-            # The output gate peeks at the new cell state, not the old one (Shi et al., eq. 3).
-            o = o + self.peephole_o * c_next
-        h_next = torch.sigmoid(o) * torch.tanh(c_next)
-        return h_next, c_next
+        return _lstm_update(gates, c, self.peephole_i, self.peephole_f, self.peephole_o)
