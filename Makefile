@@ -1,5 +1,7 @@
 # The two commands: `make book` builds the website, `make test` runs every check.
-# Both create .venv from requirements.txt first when it is missing or out of date.
+# Both set up what they need first, each step only when it is missing or out of date:
+# .venv from requirements.txt, the site's JavaScript from the npm registry (vendor/), and
+# for the browser tests Debian's Chromium.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -9,13 +11,21 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+VENDORED := vendor/VERSIONS
+CHROMIUM ?= /usr/bin/chromium
+SITE := _build/html
+NOTEBOOK_TIMES := _build/notebook-times.txt
+# apt-get needs root; CI runners that are not root have password-less sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup book test lint unit notebooks clean
+.PHONY: help setup vendor chromium book test lint unit notebooks browser clean
 
 help:
-	@echo "make book   build the website into _build/html (executes every chapter)"
-	@echo "make test   lint, unit tests, every notebook under nbval, then the strict book build"
-	@echo "make clean  remove _build (keeps .venv)"
+	@echo "make book      build the website into $(SITE) (executes every chapter)"
+	@echo "make test      lint, unit tests, every notebook under nbval, the strict book build,"
+	@echo "               then the browser tests against the built site"
+	@echo "make browser   only the browser tests (needs a built site)"
+	@echo "make clean     remove _build (keeps .venv and vendor/)"
 
 # The stamp depends on the files that say what to install, so editing them re-installs.
 $(INSTALLED): requirements.txt pyproject.toml
@@ -26,23 +36,51 @@ $(INSTALLED): requirements.txt pyproject.toml
 
 setup: $(INSTALLED)
 
-book: setup
+# require.js, @jupyter-widgets/html-manager and MathJax, from the npm registry (never a CDN):
+# Sphinx copies them into the site's _static/. Pinned, with their hashes, in the script.
+$(VENDORED): tools/vendor_assets.sh
+	@command -v npm > /dev/null || { $(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends npm; }
+	tools/vendor_assets.sh vendor
+
+vendor: $(VENDORED)
+
+# Playwright drives Debian's Chromium (Playwright's own browser download is not used).
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium
+
+chromium: $(CHROMIUM)
+
+book: setup vendor
 	$(BIN)/jupyter-book build . --all -W -n --keep-going
-	@echo "The book is built: open $(CURDIR)/_build/html/index.html"
+	@echo "The book is built: open $(CURDIR)/$(SITE)/index.html"
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 unit: setup
-	$(BIN)/python -m pytest --doctest-modules convlstm_lib tests
+	$(BIN)/python -m pytest --doctest-modules -m "not browser" convlstm_lib tests
 
+# Lax mode: the notebooks are committed without outputs, so their checks are their asserts.
+# tests/notebook_timing.py records how long each notebook ran, for the end of `make test`.
 notebooks: setup
+	@mkdir -p _build
 	@if compgen -G "notebooks/*.ipynb" > /dev/null; then \
-		$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider notebooks; \
-	else echo "no notebooks yet"; fi
+		$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider -p tests.notebook_timing \
+			--notebook-times=$(NOTEBOOK_TIMES) notebooks; \
+	else echo "no notebooks yet" | tee $(NOTEBOOK_TIMES); fi
 
-test: lint unit notebooks book
+browser: setup chromium
+	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -m browser -p no:cacheprovider tests
+	@echo "Screenshots of every page: $(CURDIR)/_build/screenshots/"
+
+# In this order: the browser tests read the site that `book` builds.
+test: lint unit notebooks book browser
+	@cat $(NOTEBOOK_TIMES)
+
+.NOTPARALLEL:
 
 clean:
 	rm -rf _build

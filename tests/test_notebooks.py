@@ -1,0 +1,112 @@
+"""Repository-level checks of the chapters in notebooks/, without running them.
+
+Running them is nbval's job (``make notebooks``) and the book build's. These tests check what
+is committed: no outputs, the opening every chapter shares (an H1 title and a subtitle, then
+the Colab cell, then imports with a seed), and a place in the table of contents.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from sphinx_external_toc.parsing import parse_toc_yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+# The first code cell of every chapter: on Colab it installs the library, elsewhere it does
+# nothing. The repository's address is the one in _config.yml.
+COLAB_CELL = """\
+# On Colab, install the book's library first; everywhere else this cell does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    %pip install --quiet "convlstm_lib @ git+{url}\""""
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def _code_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def _repository_url() -> str:
+    match = re.search(r"^repository:\s*\n\s+url:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M)
+    assert match, "_config.yml: expected repository.url, got none"
+    return match.group(1)
+
+
+notebook_params = pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+
+
+@notebook_params
+def test_is_valid_nbformat(path: Path) -> None:
+    nbformat.validate(_read(path))
+
+
+@notebook_params
+def test_committed_without_outputs(path: Path) -> None:
+    notebook = _read(path)
+    dirty = [
+        index
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
+    ]
+    assert not dirty, f"{path.name}: expected no outputs, got some in cells {dirty}"
+    assert "widgets" not in notebook.metadata, (
+        f"{path.name}: expected no saved widget state in the metadata, got some"
+    )
+
+
+@notebook_params
+def test_kernel_is_python3(path: Path) -> None:
+    kernelspec = _read(path).metadata.get("kernelspec", {})
+    assert kernelspec.get("name") == "python3", (
+        f"{path.name}: expected kernelspec python3, got {kernelspec.get('name')!r}"
+    )
+
+
+@notebook_params
+def test_opens_with_title_and_subtitle(path: Path) -> None:
+    first = _read(path).cells[0]
+    lines = [line for line in first.source.splitlines() if line.strip()]
+    assert first.cell_type == "markdown", (
+        f"{path.name}: expected a markdown first cell, got {first.cell_type}"
+    )
+    assert lines and re.match(r"# \S", lines[0]), (
+        f"{path.name}: expected an H1 title ('# Title') first, got {lines[:1]}"
+    )
+    assert len(lines) > 1 and not lines[1].startswith("#"), (
+        f"{path.name}: expected a one-line subtitle under the title, got {lines[1:2]}"
+    )
+
+
+@notebook_params
+def test_first_code_cell_installs_on_colab(path: Path) -> None:
+    code = _code_cells(_read(path))
+    expected = COLAB_CELL.format(url=_repository_url())
+    assert code and code[0].source == expected, (
+        f"{path.name}: expected the Colab cell first:\n{expected}\ngot:\n"
+        f"{code[0].source if code else None}"
+    )
+
+
+@notebook_params
+def test_second_code_cell_seeds(path: Path) -> None:
+    code = _code_cells(_read(path))
+    assert len(code) > 1 and "torch.manual_seed(" in code[1].source, (
+        f"{path.name}: expected the imports and torch.manual_seed(...) in the second code cell"
+    )
+
+
+@notebook_params
+def test_is_in_the_table_of_contents(path: Path) -> None:
+    # only_build_toc_files: a chapter missing from _toc.yml is silently left out of the book.
+    docnames = set(parse_toc_yaml(ROOT / "_toc.yml"))
+    docname = path.relative_to(ROOT).with_suffix("").as_posix()
+    assert docname in docnames, f"_toc.yml: expected an entry for {docname}, got none"

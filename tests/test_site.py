@@ -1,0 +1,335 @@
+"""The built website in a real browser: Debian's Chromium, driven by Playwright, offline.
+
+These tests read ``_build/html`` (``make book`` first; ``make test`` runs them after the build,
+``make browser`` alone). The site is served on 127.0.0.1 and every request for another host is
+blocked, so the pages must work with the network unplugged. Which pages have animations or
+widgets is read from the built HTML, so new chapters are covered without editing this file.
+
+Environment:
+    BOOK_SITE: the built site to test. Default: ``_build/html`` of this repository. Its
+        ``_toc.yml`` is the one two directories up (the book's root).
+    CHROMIUM: the browser to drive. Default: ``/usr/bin/chromium`` (``make chromium``).
+
+Screenshots of every page land in ``screenshots/`` next to the site (``_build/screenshots``).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sphinx_external_toc.parsing import parse_toc_yaml
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = Path(os.environ.get("BOOK_SITE", ROOT / "_build" / "html")).resolve()
+BOOK_ROOT = SITE.parents[1]
+SCREENSHOTS = SITE.parent / "screenshots"
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+VIEWPORT = {"width": 1280, "height": 900}
+TIMEOUT_MS = 60_000  # page loads: generous, the machines that run this are shared and slow
+STEP_TIMEOUT_MS = 15_000  # for a page that has loaded to react (render, play, follow a control)
+ASSET_TYPES = {"script", "stylesheet", "font"}
+
+# The pages of the table of contents, in reading order ("book/intro", "notebooks/02_...").
+PAGES = list(parse_toc_yaml(BOOK_ROOT / "_toc.yml"))
+
+
+def _pages_containing(marker: str) -> list[str]:
+    """The TOC pages whose built HTML contains ``marker`` (none before the site is built)."""
+    found = []
+    for page in PAGES:
+        html = SITE / f"{page}.html"
+        if html.is_file() and marker in html.read_text(encoding="utf-8"):
+            found.append(page)
+    return found
+
+
+def _or_skip(pages: list[str], what: str) -> list[object]:
+    """``pages`` to parametrize over, or one skipped case that says none has ``what``."""
+    return pages or [pytest.param(None, marks=pytest.mark.skip(reason=f"no page has {what}"))]
+
+
+# matplotlib's jshtml animations, and ipywidgets views embedded by myst-nb.
+ANIMATED_PAGES = _pages_containing('<div class="animation">')
+WIDGET_PAGES = _pages_containing("application/vnd.jupyter.widget-view+json")
+
+# Everything a page shows, apart from `control`: visible text, image sources and canvases
+# inside the widget areas. Moving a control must change it.
+FINGERPRINT_JS = """(control) => {
+  const parts = [];
+  for (const area of document.querySelectorAll(".widget-subarea")) {
+    const walker = document.createTreeWalker(area, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (control && control.contains(node)) continue;
+      const element = node.nodeType === Node.TEXT_NODE ? node.parentElement : node;
+      if (!element.checkVisibility()) continue;
+      if (node.nodeType === Node.TEXT_NODE) parts.push(node.textContent.trim());
+      else if (element.tagName === "IMG") parts.push(element.currentSrc || element.src);
+      else if (element.tagName === "CANVAS") parts.push(element.toDataURL());
+    }
+  }
+  return parts.filter(Boolean).join("\\n");
+}"""
+
+# Wait until MathJax (where a page loads it) has typeset, and the web fonts are in.
+SETTLE_JS = """async () => {
+  if (window.MathJax && window.MathJax.startup) await window.MathJax.startup.promise;
+  await document.fonts.ready;
+}"""
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def base_url() -> Iterator[str]:
+    """The built site, served on a free port of 127.0.0.1 by a thread of this process."""
+    if not (SITE / "index.html").is_file():
+        pytest.fail(f"test_site: expected a built site at {SITE}, got none: run `make book`")
+    handler = functools.partial(_QuietHandler, directory=str(SITE))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    """The screenshots folder, emptied once per run so that it shows the current site only."""
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    return SCREENSHOTS
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.is_file():
+        pytest.fail(f"test_site: expected Chromium at {CHROMIUM}, got none: run `make chromium`")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Visit:
+    """One page load and everything that went wrong during it."""
+
+    page: object
+    blocked: list[tuple[str, str]] = field(default_factory=list)  # (resource type, URL)
+    console_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        assets = [f"{kind} {url}" for kind, url in self.blocked if kind in ASSET_TYPES]
+        others = [f"{kind} {url}" for kind, url in self.blocked if kind not in ASSET_TYPES]
+        return (
+            [f"script, style or font from another host: {item}" for item in assets]
+            + [f"request to another host: {item}" for item in others]
+            + [f"console error: {text}" for text in self.console_errors]
+            + [f"failed request: {text}" for text in self.failed_requests]
+        )
+
+
+@pytest.fixture
+def visit(browser: object, base_url: str) -> Iterator[object]:
+    """``visit(path)`` opens a page of the site in a fresh context and returns its Visit."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(TIMEOUT_MS)
+    visits: list[Visit] = []
+
+    def route(route: object) -> None:
+        url = route.request.url
+        if url.startswith(base_url) or url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            visits[-1].blocked.append((route.request.resource_type, url))
+            route.abort("blockedbyclient")
+
+    context.route("**/*", route)
+
+    def open_page(path: str) -> Visit:
+        page = context.new_page()
+        record = Visit(page)
+        visits.append(record)
+        page.on(
+            "console",
+            lambda message: message.type == "error" and record.console_errors.append(message.text),
+        )
+        page.on("pageerror", lambda error: record.console_errors.append(f"uncaught {error}"))
+        page.on(
+            "requestfailed",
+            lambda request: (
+                request.url.startswith(base_url)
+                and record.failed_requests.append(f"{request.url} ({request.failure})")
+            ),
+        )
+        page.on(
+            "response",
+            lambda response: (
+                response.status >= 400
+                and record.failed_requests.append(f"{response.url} (HTTP {response.status})")
+            ),
+        )
+        page.goto(base_url + path, wait_until="load")
+        page.wait_for_load_state("networkidle")
+        page.evaluate(SETTLE_JS)
+        return record
+
+    yield open_page
+    context.close()
+
+
+def _assert_clean(record: Visit) -> None:
+    problems = record.problems()
+    assert not problems, "\n".join(problems)
+
+
+def _wait_for_widgets(record: Visit) -> int:
+    """Wait until every widget view of the page has rendered; return how many there are."""
+    page = record.page
+    views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
+    try:
+        page.wait_for_function(
+            """(views) => {
+              const areas = document.querySelectorAll(".widget-subarea");
+              return areas.length >= views
+                && [...areas].every((area) => area.querySelector(".jupyter-widgets"));
+            }""",
+            arg=views,
+            timeout=STEP_TIMEOUT_MS,
+        )
+    except playwright_api.TimeoutError:
+        rendered = page.locator(".widget-subarea .jupyter-widgets").count()
+        problems = "\n".join(record.problems())
+        pytest.fail(f"expected {views} widget views to render, got {rendered}\n{problems}")
+    return views
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_loads_offline_without_errors(visit: object, screenshots: Path, path: str) -> None:
+    record = visit(f"{path}.html")
+    if path in WIDGET_PAGES:
+        _wait_for_widgets(record)
+    screenshot = screenshots / f"{path}.png"
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    record.page.screenshot(path=screenshot, full_page=True)
+    _assert_clean(record)
+    title = record.page.locator("article h1").first
+    assert title.is_visible(), f"{path}: expected a visible H1, got none"
+
+
+@pytest.mark.parametrize("path", _or_skip(ANIMATED_PAGES, "a jshtml animation"))
+def test_animation_plays(visit: object, path: str) -> None:
+    record = visit(f"{path}.html")
+    animations = record.page.locator("div.animation")
+    assert animations.count() > 0, f"{path}: expected a jshtml animation, got none"
+    for index in range(animations.count()):
+        animation = animations.nth(index)
+        image = animation.locator("img").first
+        before = image.get_attribute("src")
+        animation.locator('button[title="Play"]').click()
+        # The shown frame is the <img>'s source; playing must replace it.
+        try:
+            record.page.wait_for_function(
+                "([image, before]) => image.src !== before",
+                arg=[image.element_handle(), before],
+                timeout=STEP_TIMEOUT_MS,
+            )
+        except playwright_api.TimeoutError:
+            pytest.fail(f"{path}: pressing play on animation {index} left its frame unchanged")
+        animation.locator('button[title="Pause"]').click()
+    _assert_clean(record)
+
+
+def _control_actions(page: object) -> list[tuple[str, object]]:
+    """Every control a reader can move, with the element to act on: sliders, drop-downs, Play."""
+    controls = []
+    for kind, selector in [
+        ("slider", ".widget-subarea .noUi-handle"),
+        ("dropdown", ".widget-subarea .widget-dropdown select"),
+        ("play", ".widget-subarea .widget-play button:first-child"),
+    ]:
+        locator = page.locator(selector)
+        controls += [(kind, locator.nth(index)) for index in range(locator.count())]
+    return controls
+
+
+def _move(kind: str, control: object) -> None:
+    if kind == "slider":
+        at_end = control.get_attribute("aria-valuenow") == control.get_attribute("aria-valuemax")
+        control.focus()
+        control.press("ArrowLeft" if at_end else "ArrowRight")
+    elif kind == "dropdown":
+        values = control.locator("option").evaluate_all("(options) => options.map((o) => o.value)")
+        current = control.input_value()
+        control.select_option(next(value for value in values if value != current))
+    else:
+        control.click()
+
+
+@pytest.mark.parametrize("path", _or_skip(WIDGET_PAGES, "widgets"))
+def test_widgets_render_and_respond(visit: object, path: str) -> None:
+    record = visit(f"{path}.html")
+    page = record.page
+    views = _wait_for_widgets(record)
+    areas = page.locator(".widget-subarea")
+    for index in range(areas.count()):
+        box = areas.nth(index).bounding_box()
+        assert box and box["width"] > 0 and box["height"] > 0, (
+            f"{path}: expected widget view {index} of {views} to be visible, got {box}"
+        )
+    # Pages whose only widgets are tqdm's progress bars have nothing to move.
+    for kind, control in _control_actions(page):
+        # The control's own view (its readout, its handle) does not count as a change.
+        own_view = control.evaluate_handle("(element) => element.closest('.jupyter-widgets')")
+        before = page.evaluate(FINGERPRINT_JS, own_view)
+        _move(kind, control)
+        try:
+            page.wait_for_function(
+                f"([control, before]) => ({FINGERPRINT_JS})(control) !== before",
+                arg=[own_view, before],
+                timeout=STEP_TIMEOUT_MS,
+            )
+        except playwright_api.TimeoutError:
+            pytest.fail(f"{path}: moving a {kind} changed nothing else that the page shows")
+    _assert_clean(record)
+
+
+def test_search_finds_convlstm(visit: object, screenshots: Path) -> None:
+    record = visit("search.html?q=ConvLSTM")
+    results = record.page.locator("#search-results ul.search li")
+    results.first.wait_for()
+    assert results.count() > 0, "search: expected results for ConvLSTM, got none"
+    screenshot = screenshots / "search.png"
+    record.page.screenshot(path=screenshot, full_page=True)
+    _assert_clean(record)
+
+
+def test_screenshots_differ_from_page_to_page() -> None:
+    """A broken theme renders every page alike; the screenshots of two pages must differ."""
+    shots = sorted(SCREENSHOTS.rglob("*.png"))
+    if len(shots) < 2:
+        pytest.skip("fewer than two screenshots: run with the page tests")
+    digests = {hashlib.sha256(shot.read_bytes()).hexdigest() for shot in shots}
+    assert len(digests) == len(shots), "expected every page's screenshot to differ, got duplicates"
