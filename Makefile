@@ -18,13 +18,14 @@ NOTEBOOK_TIMES := _build/notebook-times.txt
 # apt-get needs root; CI runners that are not root have password-less sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup vendor chromium book test lint unit notebooks browser clean
+.PHONY: help setup vendor chromium book test lint unit notebooks browser bench clean
 
 help:
 	@echo "make book      build the website into $(SITE) (executes every chapter)"
 	@echo "make test      lint, unit tests, every notebook under nbval, the strict book build,"
 	@echo "               then the browser tests against the built site"
 	@echo "make browser   only the browser tests (needs a built site)"
+	@echo "make bench     time the reference, the library's speed switches and Keras (not part of test)"
 	@echo "make clean     remove _build (keeps .venv and vendor/)"
 
 # The stamp depends on the files that say what to install, so editing them re-installs.
@@ -79,6 +80,11 @@ browser: setup chromium
 # In this order: the browser tests read the site that `book` builds.
 test: lint unit notebooks book browser
 	@cat $(NOTEBOOK_TIMES)
+
+# Timings on noisy machines are no pass/fail matter: tests/test_bench_smoke.py keeps the code
+# path tested inside `make test`, this prints the full table (benchmarks/results/bench.md, .json).
+bench: setup
+	$(BIN)/python -m benchmarks.run
 
 .NOTPARALLEL:
 

@@ -1,12 +1,46 @@
 """convlstm_lib: the convolutional LSTM behind the book, small enough to read in one sitting.
 
 * :class:`ConvLSTMCell`: one step of one layer (``cell.py``).
-* :class:`ConvLSTM`: a stack of cells run over layers and time (``model.py``).
+* :class:`ConvLSTM`: a stack of cells run over layers and time, with its speed switches and
+  :func:`default_channels_last` (``model.py``).
+* :class:`EncoderForecaster`, :func:`to_patches`, :func:`from_patches`: many-frame forecasts
+  (``forecaster.py``); :func:`make_moving_digits` (``digits.py``); :func:`persistence`,
+  :class:`FCLSTM`, :func:`frame_mse`, :func:`frame_ssim` (``baselines.py``).
+* :func:`make_beam_movies`, :func:`next_frame_dataset`, :func:`next_frame_loader`: the post's
+  diagonal-beam movies and the next-frame task (``data.py``).
+* :class:`NextFramePredictor`, :func:`fit`, :func:`evaluate`, :class:`FitHistory`: a readout for
+  next-frame prediction and the training loop the chapters share (``train.py``).
+* ``convlstm_lib.plot``: frame grids and animations, imported on its own so that the library
+  itself does not need matplotlib.
 """
 
+from .baselines import FCLSTM, frame_mse, frame_ssim, persistence
 from .cell import ConvLSTMCell
-from .model import ConvLSTM
+from .data import make_beam_movies, next_frame_dataset, next_frame_loader
+from .digits import make_moving_digits
+from .forecaster import EncoderForecaster, from_patches, to_patches
+from .model import ConvLSTM, default_channels_last
+from .train import FitHistory, NextFramePredictor, evaluate, fit
 
-__all__ = ["ConvLSTM", "ConvLSTMCell"]
+__all__ = [
+    "FCLSTM",
+    "ConvLSTM",
+    "ConvLSTMCell",
+    "EncoderForecaster",
+    "FitHistory",
+    "NextFramePredictor",
+    "default_channels_last",
+    "evaluate",
+    "fit",
+    "frame_mse",
+    "frame_ssim",
+    "from_patches",
+    "make_beam_movies",
+    "make_moving_digits",
+    "next_frame_dataset",
+    "next_frame_loader",
+    "persistence",
+    "to_patches",
+]
 
 __version__ = "0.1.0"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .cell import (
@@ -13,12 +14,46 @@ from .cell import (
     _check_input,
     _check_state,
     _kernel_pair,
+    _lstm_update,
     _positive_int,
 )
 
-__all__ = ["ConvLSTM"]
+__all__ = ["ConvLSTM", "default_channels_last"]
 
 _OWNER = "ConvLSTM"
+
+_compiled_update = None
+
+
+def _fused_update():
+    """``_lstm_update`` compiled by ``torch.compile`` into one kernel, built on first use."""
+    global _compiled_update
+    if _compiled_update is None:
+        _compiled_update = torch.compile(_lstm_update, dynamic=False)
+    return _compiled_update
+
+
+def default_channels_last(device: torch.device | str) -> bool:
+    """The memory format :class:`ConvLSTM` picks when ``channels_last=None``.
+
+    * CPU: NCHW. oneDNN's channels_last convolutions are faster on their own, but the gate
+      math then runs on channel slices with strides, and over a whole training step the book's
+      CPU (AMD EPYC, AVX-512 with bf16, 2 cores) measured channels_last slower than NCHW, in
+      float32 and under bfloat16 autocast alike (``benchmarks/``, 7th chapter).
+    * CUDA: channels_last under ``torch.autocast``, where tensor cores read NHWC (NVIDIA's
+      advice, not measured by the book); NCHW in float32.
+    * anything else: NCHW.
+
+    Args:
+        device: the device the input lives on.
+
+    Returns:
+        ``True`` for channels_last, ``False`` for NCHW.
+    """
+    device_type = torch.device(device).type
+    if device_type == "cuda":
+        return torch.is_autocast_enabled("cuda")
+    return False
 
 
 def _layer_config(
@@ -59,6 +94,89 @@ def _layer_config(
     sizes = [kernel_sizes] * layers if isinstance(kernel_sizes, int) else list(kernel_sizes)
     sizes = [_kernel_pair(k, "kernel_sizes", _OWNER) for k in sizes]
     return dims, sizes
+
+
+def _run_layer(
+    cell: ConvLSTMCell,
+    x: Tensor,
+    state: tuple[Tensor, Tensor] | None,
+    *,
+    channels_last: bool,
+    precompute_input: bool,
+    fuse_gates: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Run one cell over a whole sequence with the fast options; inputs already validated.
+
+    Args:
+        cell: the layer's cell; its parameters are used as they are (slices, never copies).
+        x: the layer's input of shape :math:`(B, T, C_{in}, H, W)`.
+        state: the initial ``(h, c)``, each of shape :math:`(B, C_{hid}, H, W)`, or ``None``
+            for zeros.
+        channels_last, precompute_input, fuse_gates: see :class:`ConvLSTM`.
+
+    Returns:
+        ``(outputs, h, c)``: the hidden state at every step, of shape
+        :math:`(B, T, C_{hid}, H, W)`, and the final ``h`` and ``c``, of shape
+        :math:`(B, C_{hid}, H, W)`, all in the memory format the loop ran in.
+    """
+    batch, steps = x.shape[:2]
+    frame_shape = (batch, cell.hidden_dim, *x.shape[-2:])
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    update = _fused_update() if fuse_gates else _lstm_update
+    peepholes = (cell.peephole_i, cell.peephole_f, cell.peephole_o)
+    weight, bias = cell.conv.weight, cell.conv.bias
+    device_type = x.device.type
+    frames = x.reshape(batch * steps, *x.shape[2:])  # (B T, C_in, H, W)
+    frames = frames.contiguous(memory_format=fmt)
+
+    if precompute_input:
+        # The convolution is linear in its input channels, so conv(cat[x, h], W) is
+        # conv(x, W[:, :C_in]) + conv(h, W[:, C_in:]) (+ bias once): the x half does not depend
+        # on h and runs for every step in one call; only the h half stays in the loop.
+        w_x = weight[:, : cell.input_dim]  # (4 C_hid, C_in, kh, kw)
+        w_h = weight[:, cell.input_dim :]  # (4 C_hid, C_hid, kh, kw)
+        if torch.is_autocast_enabled(device_type):
+            # Cast the recurrent half once per sequence rather than once per step.
+            w_h = w_h.to(torch.get_autocast_dtype(device_type))
+        x_gates = F.conv2d(frames, w_x, bias, padding="same")  # (B T, 4 C_hid, H, W)
+        x_gates = x_gates.view(batch, steps, *x_gates.shape[1:])  # (B, T, 4 C_hid, H, W)
+        # unbind, not x_gates[:, t]: its backward stacks T gradients instead of adding T
+        # zero-padded copies of the whole tensor.
+        per_step = x_gates.unbind(1)  # T x (B, 4 C_hid, H, W)
+    else:
+        per_step = frames.view(batch, steps, *frames.shape[1:]).unbind(1)  # T x (B, C_in, H, W)
+
+    if state is None:
+        h = None  # zeros: skip the recurrent convolution of the first step
+        c = x.new_zeros(frame_shape).contiguous(memory_format=fmt)
+    else:
+        h = state[0].contiguous(memory_format=fmt)
+        c = state[1].contiguous(memory_format=fmt)
+    outputs = []
+    for step in per_step:
+        if precompute_input:
+            if h is None:
+                gates = step  # (B, 4 C_hid, H, W)
+            else:
+                gates = F.conv2d(h, w_h, padding="same").add_(step)  # (B, 4 C_hid, H, W)
+        else:
+            if h is None:
+                h = step.new_zeros(frame_shape).contiguous(memory_format=fmt)
+            combined = torch.cat([step, h], dim=1)  # (B, C_in + C_hid, H, W)
+            gates = F.conv2d(combined, weight, bias, padding="same")  # (B, 4 C_hid, H, W)
+        if gates.dtype != c.dtype:
+            # Under autocast: one cast, then the gate math runs in c's precision (float32),
+            # cheaper than mixing dtypes in every elementwise op, and c does not drift.
+            gates = gates.to(c.dtype)
+        h, c = update(gates, c, *peepholes)  # each (B, C_hid, H, W)
+        outputs.append(h)
+    if channels_last:
+        # Stack as (B, T, H, W, C) so (B, T) merge into a view for the next layer's reshape.
+        stacked = torch.stack([o.permute(0, 2, 3, 1) for o in outputs], dim=1)  # (B, T, H, W, C)
+        layer_output = stacked.permute(0, 1, 4, 2, 3)  # (B, T, C_hid, H, W), NHWC strides
+    else:
+        layer_output = torch.stack(outputs, dim=1)  # (B, T, C_hid, H, W)
+    return layer_output, h, c
 
 
 class ConvLSTM(nn.Module):
@@ -102,6 +220,25 @@ class ConvLSTM(nn.Module):
             :math:`(T, B, C, H, W)`. States are always batch first. Default: ``True``
         peephole: If ``True``, every cell has per-channel peephole weights (see
             :class:`ConvLSTMCell`). Default: ``False``
+        channels_last: Run the time loop with every activation and state in the
+            ``torch.channels_last`` memory format (NHWC), the one oneDNN and tensor cores
+            compute in, so no step converts layouts. ``None`` picks by device with
+            :func:`default_channels_last` (off on CPU, on under autocast on CUDA). Outputs and states come back
+            in the default contiguous format either way. Default: ``None``
+        precompute_input: Split each cell's convolution into its input half and its recurrent
+            half (slices of the same ``conv.weight``; the model is unchanged), run the input half
+            for all :math:`T` steps in one call, and skip the recurrent half at the first step
+            when the initial state is zeros. Equal to the plain step up to float rounding.
+            Default: ``True``
+        fuse_gates: Compile the gate math (:func:`torch.compile`) into one kernel per layer.
+            The first call pays the compilation (tens of seconds on a small CPU) and every new
+            input shape compiles again. Default: ``False``
+
+    The three switches change speed, never the model: same parameters, same state dict, the
+    same outputs up to float rounding. Float32 stays float32; for bfloat16 (or float16 on CUDA)
+    convolutions run the model under :func:`torch.autocast`. The cell state :math:`c` then
+    stays in the input's dtype (float32) while every convolution runs in the low precision,
+    so long sequences do not drift; ``h`` and ``c`` come back in float32.
 
     Inputs: input, state
         * **input**: tensor of shape :math:`(B, T, C_{in}, H, W)` when ``batch_first=True``,
@@ -146,6 +283,9 @@ class ConvLSTM(nn.Module):
         bias: bool = True,
         batch_first: bool = True,
         peephole: bool = False,
+        channels_last: bool | None = None,
+        precompute_input: bool = True,
+        fuse_gates: bool = False,
     ) -> None:
         super().__init__()
         self.input_dim = _positive_int(input_dim, "input_dim", _OWNER)
@@ -154,6 +294,9 @@ class ConvLSTM(nn.Module):
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
         self.peephole = bool(peephole)
+        self.channels_last = None if channels_last is None else bool(channels_last)
+        self.precompute_input = bool(precompute_input)
+        self.fuse_gates = bool(fuse_gates)
         in_dims = [self.input_dim, *self.hidden_dims[:-1]]
         self.cells = nn.ModuleList(
             ConvLSTMCell(c_in, c_hid, k, bias=bias, peephole=peephole)
@@ -169,7 +312,8 @@ class ConvLSTM(nn.Module):
         return (
             f"{self.input_dim}, {self.hidden_dims}, kernel_sizes={self.kernel_sizes}, "
             f"num_layers={self.num_layers}, bias={self.bias}, batch_first={self.batch_first}, "
-            f"peephole={self.peephole}"
+            f"peephole={self.peephole}, channels_last={self.channels_last}, "
+            f"precompute_input={self.precompute_input}, fuse_gates={self.fuse_gates}"
         )
 
     def forward(
@@ -197,24 +341,29 @@ class ConvLSTM(nn.Module):
                     f"({self.num_layers}), got {len(state)} entries"
                 )
 
+        channels_last = self.channels_last
+        if channels_last is None:
+            channels_last = default_channels_last(x.device)
         layer_input = x  # (B, T, C, H, W), C = C_in for layer 0, C_hid of the layer below after
         layer_outputs, last_states = [], []
         # Layers outside, time inside: each layer sees its whole input sequence at once, so the
         # loop keeps one layer's states alive at a time and hands a full sequence upwards.
         for layer, cell in enumerate(self.cells):
-            frame = layer_input[:, 0]  # (B, C, H, W)
-            if state is None:
-                h, c = cell.init_state(frame)
-            else:
-                _check_state(state[layer], cell.state_shape(frame), _OWNER, f" of layer {layer}")
-                h, c = state[layer]
-            outputs = []
-            for t in range(steps):
-                h, c = cell._step(layer_input[:, t], h, c)  # each (B, C_hid, H, W)
-                outputs.append(h)
-            layer_input = torch.stack(outputs, dim=1)  # (B, T, C_hid, H, W)
-            layer_outputs.append(layer_input)
-            last_states.append((h, c))
+            layer_state = None
+            if state is not None:
+                shape = cell.state_shape(layer_input[:, 0])
+                _check_state(state[layer], shape, _OWNER, f" of layer {layer}")
+                layer_state = state[layer]
+            layer_input, h, c = _run_layer(
+                cell,
+                layer_input,
+                layer_state,
+                channels_last=channels_last,
+                precompute_input=self.precompute_input,
+                fuse_gates=self.fuse_gates,
+            )  # (B, T, C_hid, H, W), then h and c each (B, C_hid, H, W)
+            layer_outputs.append(layer_input.contiguous())
+            last_states.append((h.contiguous(), c.contiguous()))
 
         if not self.batch_first:
             layer_outputs = [out.transpose(0, 1) for out in layer_outputs]  # (T, B, C_hid, H, W)

@@ -1,0 +1,218 @@
+"""Train a many-frame forecaster (ConvLSTM encoder-forecaster or FC-LSTM) and save it.
+
+The chapter `notebooks/06_forecasting_many_frames.ipynb` loads what this writes. The exact runs
+behind the committed checkpoints (one thread each, on 2 shared CPU cores)::
+
+    python -m experiments.forecasting --dataset digits --model convlstm --steps 2000 --threads 1 --bf16
+    python -m experiments.forecasting --dataset digits --model fclstm --steps 2000 --threads 1
+    python -m experiments.forecasting --dataset beams --model convlstm --steps 4000 --threads 1 --bf16
+    python -m experiments.forecasting --dataset beams --model fclstm --steps 4000 --threads 1
+
+Each writes ``<out>/<dataset>_<model>.pt`` (the configuration and float16 weights, loadable with
+``torch.load(..., weights_only=True)``) and ``<out>/<dataset>_<model>.log`` (the command, the
+losses, the held-out scores and the checkpoint's SHA-256).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from convlstm_lib import (
+    FCLSTM,
+    EncoderForecaster,
+    frame_mse,
+    from_patches,
+    make_moving_digits,
+    persistence,
+    to_patches,
+)
+
+__all__ = ["build_model", "forecast", "main", "make_movies", "sha256"]
+
+# The data of each dataset: frame size, movie length and the split into inputs and targets.
+DATASETS = {
+    "digits": {"size": 32, "length": 20, "inputs": 10, "num_digits": 2, "test_seed": 2015},
+    "beams": {"size": 32, "length": 20, "inputs": 10, "test_seed": 2015},
+}
+# The default architecture of each model; --hidden overrides the hidden sizes.
+MODELS = {
+    "convlstm": {"hidden": [32, 32], "input_kernel": 3, "state_kernel": 3, "patch_size": 4},
+    "fclstm": {"hidden": [128]},
+}
+
+
+def make_movies(config: dict, split: str, n: int, seed: int) -> Tensor:
+    """Movies of shape (n, length, 1, size, size) for a checkpoint's ``config``."""
+    if config["dataset"] == "digits":
+        return make_moving_digits(
+            n,
+            length=config["length"],
+            size=config["size"],
+            num_digits=config["num_digits"],
+            split=split,
+            seed=seed,
+        )
+    from convlstm_lib.data import make_beam_movies
+
+    return make_beam_movies(n, length=config["length"], size=config["size"], seed=seed)
+
+
+def build_model(config: dict) -> nn.Module:
+    """The untrained model a checkpoint's ``config`` describes."""
+    if config["model"] == "convlstm":
+        return EncoderForecaster(**config["model_kwargs"])
+    return FCLSTM(**config["model_kwargs"])
+
+
+def forecast(model: nn.Module, config: dict, inputs: Tensor, steps: int) -> Tensor:
+    """Logits of the next ``steps`` frames, (B, K, 1, H, W), from inputs (B, T, 1, H, W)."""
+    patch = config.get("patch_size")
+    if patch is None:
+        return model(inputs, steps)
+    return from_patches(model(to_patches(inputs, patch), steps), patch)  # (B, K, 1, H, W)
+
+
+def sha256(path: Path) -> str:
+    """The SHA-256 of a file, in hex."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _config(args: argparse.Namespace) -> dict:
+    data = DATASETS[args.dataset]
+    arch = MODELS[args.model]
+    hidden = args.hidden or arch["hidden"]
+    config = {"dataset": args.dataset, "model": args.model, **data}
+    frame = data["size"] * data["size"]
+    if args.model == "convlstm":
+        patch = arch["patch_size"]
+        config["patch_size"] = patch
+        config["model_kwargs"] = {
+            "input_dim": patch * patch,
+            "hidden_dims": hidden,
+            "input_kernel_sizes": arch["input_kernel"],
+            "state_kernel_sizes": arch["state_kernel"],
+        }
+    else:
+        if len(hidden) != 1:
+            hidden_dims = ", ".join(map(str, hidden))
+            raise SystemExit(f"--hidden: the FC-LSTM takes one size, got {hidden_dims}")
+        config["model_kwargs"] = {"input_size": frame, "hidden_size": hidden[0]}
+    config["train"] = {
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "train_size": args.train_size,
+        "lr": args.lr,
+        "bf16": args.bf16,
+        "seed": args.seed,
+    }
+    config["test_size"] = args.test_size
+    return config
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.forecasting", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--dataset", choices=sorted(DATASETS), required=True)
+    parser.add_argument("--model", choices=sorted(MODELS), required=True)
+    parser.add_argument("--hidden", type=int, nargs="+", help="hidden sizes (default per model)")
+    parser.add_argument("--steps", type=int, default=2000, help="optimiser steps")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--train-size", type=int, default=2000, help="movies per pool; a fresh pool each pass"
+    )
+    parser.add_argument("--test-size", type=int, default=200, help="held-out movies")
+    parser.add_argument("--lr", type=float, default=2e-3, help="Adam's rate, cosine to 0")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--log-every", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=Path("experiments/checkpoints"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Train one model as ``argv`` says; return its held-out per-frame MSE and the model's."""
+    args = _parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    config = _config(args)
+    name = f"{args.dataset}_{args.model}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    log_path, ckpt_path = args.out / f"{name}.log", args.out / f"{name}.pt"
+    lines = []
+
+    def log(line: str) -> None:
+        tqdm.write(line)
+        lines.append(line)
+
+    argv = sys.argv[1:] if argv is None else argv
+    log(f"$ python -m experiments.forecasting {shlex.join(argv)}")
+    log(f"config: {config}")
+    model = build_model(config)
+    params = sum(p.numel() for p in model.parameters())
+    log(f"model: {params:,} parameters")
+    t_in = config["inputs"]
+    steps_out = config["length"] - t_in
+    optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, args.steps)
+    per_pool = max(1, args.train_size // args.batch_size)
+    start = time.perf_counter()
+    running = 0.0
+    model.train()
+    for step in tqdm(range(args.steps), desc=name, mininterval=2.0):
+        if step % per_pool == 0:
+            # A fresh pool of movies for every pass: the model never sees a movie twice.
+            pool = make_movies(config, "train", per_pool * args.batch_size, args.seed + step)
+            order = torch.randperm(len(pool))
+        batch = pool[order[(step % per_pool) * args.batch_size :][: args.batch_size]]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            logits = forecast(model, config, batch[:, :t_in], steps_out)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), batch[:, t_in:])
+        optimiser.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        schedule.step()
+        running += loss.item()
+        if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
+            count = (step % args.log_every) + 1
+            elapsed = time.perf_counter() - start
+            log(f"step {step + 1}/{args.steps}  loss {running / count:.5f}  ({elapsed:.0f} s)")
+            running = 0.0
+    wall = time.perf_counter() - start
+    log(f"training wall time: {wall:.0f} s")
+
+    # Saved in float16 to keep the repository small; the scores below are of those weights.
+    state = {k: v.half() for k, v in model.state_dict().items()}
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    model.eval()
+    test = make_movies(config, "test", args.test_size, DATASETS[args.dataset]["test_seed"])
+    with torch.no_grad():
+        chunks = [
+            torch.sigmoid(forecast(model, config, test[i : i + 50, :t_in], steps_out))
+            for i in range(0, len(test), 50)
+        ]
+    prediction = torch.cat(chunks)  # (N, K, 1, H, W)
+    mse = frame_mse(prediction, test[:, t_in:])
+    base = frame_mse(persistence(test[:, :t_in], steps_out), test[:, t_in:])
+    log("held-out MSE per horizon: " + " ".join(f"{v:.5f}" for v in mse.tolist()))
+    log("persistence MSE:          " + " ".join(f"{v:.5f}" for v in base.tolist()))
+    torch.save({"config": config, "state_dict": state}, ckpt_path)
+    log(f"checkpoint: {ckpt_path.name}  sha256 {sha256(ckpt_path)}")
+    log_path.write_text("\n".join(lines) + "\n")
+    return {"mse": mse, "persistence": base, "params": params}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""make_beam_movies, next_frame_dataset, next_frame_loader: shapes, values, motion, seeds, errors."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from convlstm_lib import make_beam_movies, next_frame_dataset, next_frame_loader
+
+
+def hand_made(length=6, size=24, beam_length=6, top=12, left=6):
+    """The post's movie built independently: lit pixels listed one by one, no roll, no pad."""
+    movie = torch.zeros(length, 1, size, size)
+    for t in range(length):
+        for k in range(beam_length):
+            movie[t, 0, top + k - t, left + k + t] = 1.0
+    return movie
+
+
+def shift(frames, dy, dx):
+    """Translate (..., H, W) by whole pixels, filling with 0 and dropping what leaves the frame."""
+    height, width = frames.shape[-2:]
+    padded = F.pad(frames, (width, width, height, height))
+    return padded[..., height - dy : 2 * height - dy, width - dx : 2 * width - dx]
+
+
+@pytest.mark.parametrize(
+    ("n", "length", "size", "beam_length"),
+    [(100, 6, 24, 6), (3, 2, 5, 4), (5, 10, 16, 3), (1, 6, 24, 6)],
+)
+def test_shape_dtype_and_values(n, length, size, beam_length):
+    movies = make_beam_movies(n, length=length, size=size, beam_length=beam_length)
+    assert movies.shape == (n, length, 1, size, size)
+    assert movies.dtype == torch.float32
+    assert ((movies == 0) | (movies == 1)).all()
+
+
+def test_movie_zero_is_the_posts_hand_made_movie():
+    # torch_eye(6) padded by (left 6, right 12, top 12, bottom 6), rolled (-t, +t).
+    movies = make_beam_movies(4)
+    assert torch.equal(movies[0], hand_made())
+
+
+@pytest.mark.parametrize(("length", "size", "beam_length"), [(6, 24, 6), (2, 5, 4), (10, 16, 3)])
+def test_movie_zero_keeps_the_whole_beam_in_every_frame(length, size, beam_length):
+    movie = make_beam_movies(1, length=length, size=size, beam_length=beam_length)[0]
+    assert (movie.sum(dim=(1, 2, 3)) == beam_length).all()
+    lit = movie[0, 0].nonzero()
+    # A diagonal from top-left to bottom-right: row and column rise together.
+    assert ((lit[:, 0] - lit[:, 1]) == lit[0, 0] - lit[0, 1]).all()
+
+
+@pytest.mark.parametrize("translate", [0.0, 0.25, 0.5, 1.0])
+def test_motion_rule_on_every_movie(translate):
+    movies = make_beam_movies(60, translate=translate, seed=3)
+    # Pixel (r, c) of frame t is pixel (r - 1, c + 1) of frame t + 1 wherever both are inside.
+    assert torch.equal(movies[:, 1:, :, :-1, 1:], movies[:, :-1, :, 1:, :-1])
+
+
+def test_every_movie_is_movie_zero_shifted_by_at_most_translate():
+    size, translate = 24, 0.25
+    movies = make_beam_movies(40, size=size, translate=translate, seed=5)
+    reach = round(translate * size)
+    shifts = [(dy, dx) for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1)]
+    for movie in movies:
+        matches = [s for s in shifts if torch.equal(movie, shift(movies[0], *s))]
+        assert matches, "a movie is not a whole-pixel translation of movie 0 within reach"
+
+
+def test_translations_vary_and_translate_zero_copies_movie_zero():
+    movies = make_beam_movies(20, seed=0)
+    assert len({m.numpy().tobytes() for m in movies}) > 10
+    still = make_beam_movies(5, translate=0.0)
+    assert torch.equal(still, still[:1].expand_as(still))
+
+
+def test_same_seed_same_movies_other_seed_other_movies():
+    assert torch.equal(make_beam_movies(20, seed=7), make_beam_movies(20, seed=7))
+    assert not torch.equal(make_beam_movies(20, seed=7), make_beam_movies(20, seed=8))
+    # A larger n extends the same sequence of draws.
+    assert torch.equal(make_beam_movies(30, seed=7)[:20], make_beam_movies(20, seed=7))
+
+
+def test_global_random_state_is_left_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(5)
+    torch.manual_seed(123)
+    make_beam_movies(10, seed=1)
+    assert torch.equal(torch.rand(5), expected)
+    # ...and the global seed does not change the movies.
+    torch.manual_seed(0)
+    first = make_beam_movies(10, seed=1)
+    torch.manual_seed(99)
+    assert torch.equal(make_beam_movies(10, seed=1), first)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"n": 0}, ValueError, "expected n to be positive, got 0"),
+        ({"n": 2.0}, TypeError, "expected n to be an int, got float"),
+        ({"length": 1}, ValueError, "expected length of at least 2 frames, got 1"),
+        ({"size": 0}, ValueError, "expected size to be positive, got 0"),
+        ({"beam_length": 0}, ValueError, "expected beam_length to be positive, got 0"),
+        (
+            {"beam_length": 20},
+            ValueError,
+            r"expected beam_length \+ length - 1 <= size .* got 20 \+ 6 - 1 > 24",
+        ),
+        (
+            {"size": 10},
+            ValueError,
+            r"expected beam_length .* stays in the frame, got 6 \+ 6 - 1 > 10",
+        ),
+        ({"translate": 1.5}, ValueError, r"expected translate in \[0, 1\], got 1.5"),
+        ({"translate": -0.1}, ValueError, r"expected translate in \[0, 1\], got -0.1"),
+        ({"translate": "0.5"}, TypeError, "expected translate to be a float, got str"),
+        ({"seed": 1.0}, TypeError, "expected seed to be an int, got float"),
+    ],
+)
+def test_errors(kwargs, error, message):
+    with pytest.raises(error, match=f"make_beam_movies: {message}"):
+        make_beam_movies(**kwargs)
+
+
+def test_next_frame_dataset_splits_inputs_and_last_frame():
+    movies = make_beam_movies(7, length=4)
+    dataset = next_frame_dataset(movies)
+    assert len(dataset) == 7
+    inputs, target = dataset[3]
+    assert inputs.shape == (3, 1, 24, 24)
+    assert target.shape == (1, 24, 24)
+    assert torch.equal(inputs, movies[3, :3])
+    assert torch.equal(target, movies[3, 3])
+
+
+def test_next_frame_loader_batches_every_movie_once_reproducibly():
+    movies = make_beam_movies(10)
+    loader = next_frame_loader(movies, batch_size=4, seed=2)
+    batches = list(loader)
+    assert [b[0].shape for b in batches] == [(4, 5, 1, 24, 24)] * 2 + [(2, 5, 1, 24, 24)]
+    assert [b[1].shape for b in batches] == [(4, 1, 24, 24)] * 2 + [(2, 1, 24, 24)]
+    seen = torch.cat([b[1] for b in batches])
+    assert sorted(t.sum().item() for t in seen) == sorted(t.sum().item() for t in movies[:, -1])
+    again = list(next_frame_loader(movies, batch_size=4, seed=2))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(batches, again, strict=True))
+    ordered = list(next_frame_loader(movies, batch_size=4, shuffle=False))
+    assert torch.equal(torch.cat([b[0] for b in ordered]), movies[:, :-1])
+
+
+@pytest.mark.parametrize(
+    ("movies", "error", "message"),
+    [
+        ("movies", TypeError, "expected movies to be a Tensor, got str"),
+        (
+            torch.zeros(2, 3, 24, 24),
+            ValueError,
+            r"expected movies with 5 dims \(N, T, C, H, W\), got 4",
+        ),
+        (
+            torch.zeros(2, 1, 1, 4, 4),
+            ValueError,
+            r"expected movies with at least 2 frames \(T >= 2\), got T=1",
+        ),
+    ],
+)
+def test_dataset_errors(movies, error, message):
+    with pytest.raises(error, match=f"next_frame_dataset: {message}"):
+        next_frame_dataset(movies)
+    with pytest.raises(error, match=f"next_frame_loader: {message}"):
+        next_frame_loader(movies)

@@ -1,0 +1,179 @@
+"""plot_frames, animate_movie, animate_prediction: the types, the frames and the images they show."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from matplotlib.animation import AbstractMovieWriter, FuncAnimation
+from matplotlib.figure import Figure
+
+from convlstm_lib.plot import animate_movie, animate_prediction, plot_frames
+
+
+class RecordingWriter(AbstractMovieWriter):
+    """A movie writer that keeps, for every frame, the image data and title of every axes."""
+
+    def __init__(self):
+        super().__init__()
+        self.frames = []
+
+    def setup(self, fig, outfile, dpi=None):
+        super().setup(fig, outfile, dpi)
+
+    def grab_frame(self, **savefig_kwargs):
+        self.frames.append(
+            [(np.asarray(ax.images[0].get_array()).copy(), ax.get_title()) for ax in self.fig.axes]
+        )
+
+    def finish(self):
+        pass
+
+
+def record(anim):
+    writer = RecordingWriter()
+    anim.save("unused.none", writer=writer)
+    return writer.frames
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def movie(steps=6, size=8, seed=0):
+    return torch.rand(steps, 1, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def test_plot_frames_one_row_shows_every_frame_in_order():
+    frames = movie()
+    fig = plot_frames(frames, titles=[f"t={t}" for t in range(6)])
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 6
+    for t, ax in enumerate(fig.axes):
+        np.testing.assert_array_equal(ax.images[0].get_array(), frames[t, 0].numpy())
+        assert ax.get_title() == f"t={t}"
+
+
+def test_plot_frames_wraps_after_ncols_and_hides_spare_axes():
+    frames = movie(steps=5)
+    fig = plot_frames(frames, ncols=3, row_labels=["first", "second"])
+    assert len(fig.axes) == 6
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 5
+    for t, ax in enumerate(visible):
+        np.testing.assert_array_equal(ax.images[0].get_array(), frames[t, 0].numpy())
+    assert [fig.axes[0].get_ylabel(), fig.axes[3].get_ylabel()] == ["first", "second"]
+
+
+def test_plot_frames_grid_one_row_per_movie_with_column_titles():
+    movies = torch.stack([movie(4, seed=1), movie(4, seed=2)])  # (2, 4, 1, 8, 8)
+    fig = plot_frames(movies, titles=["a", "b", "c", "d"], row_labels=["x", "y"])
+    assert len(fig.axes) == 8
+    for index, ax in enumerate(fig.axes):
+        row, col = divmod(index, 4)
+        np.testing.assert_array_equal(ax.images[0].get_array(), movies[row, col, 0].numpy())
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b", "c", "d", "", "", "", ""]
+
+
+def test_plot_frames_draws_into_a_given_figure_with_the_given_colour_range():
+    fig = plt.figure()
+    assert plot_frames(movie(2), fig=fig, vmin=-1.0, vmax=2.0) is fig
+    assert fig.axes[0].images[0].get_clim() == (-1.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: plot_frames(np.zeros((2, 1, 4, 4))), TypeError, "expected frames to be a Tensor"),
+        (lambda: plot_frames(torch.zeros(4, 4)), ValueError, r"frames with shape \(N, 1, H, W\)"),
+        (lambda: plot_frames(torch.zeros(2, 3, 4, 4)), ValueError, "one channel .* got C=3"),
+        (lambda: plot_frames(movie(3), titles=["a"]), ValueError, "expected 3 titles"),
+        (lambda: plot_frames(movie(3), ncols=0), ValueError, "ncols to be positive, got 0"),
+        (lambda: plot_frames(movie(3), row_labels=["a", "b"]), ValueError, "expected 1 row_labels"),
+    ],
+)
+def test_plot_frames_errors(call, error, message):
+    with pytest.raises(error, match=f"plot_frames: .*{message}"):
+        call()
+
+
+def test_animate_movie_plays_every_frame():
+    frames = movie()
+    anim = animate_movie(frames, title="beam")
+    assert isinstance(anim, FuncAnimation)
+    shown = record(anim)
+    assert len(shown) == 6
+    for t, [(image, title)] in enumerate(shown):
+        np.testing.assert_array_equal(image, frames[t, 0].numpy())
+        assert title == f"beam {t + 1} of 6"
+
+
+def test_animate_movie_draws_into_a_given_axes():
+    fig, ax = plt.subplots()
+    anim = animate_movie(movie(3), ax=ax)
+    assert len(fig.axes) == 1
+    assert len(ax.images) == 1
+    assert len(record(anim)) == 3
+
+
+@pytest.mark.parametrize("ahead", [None, 1, 3])
+def test_animate_prediction_plays_inputs_then_prediction_beside_truth(ahead):
+    inputs = movie(5, seed=1)
+    shape = (1, 8, 8) if ahead is None else (ahead, 1, 8, 8)
+    prediction = torch.rand(shape, generator=torch.Generator().manual_seed(2))
+    truth = torch.rand(shape, generator=torch.Generator().manual_seed(3))
+    anim = animate_prediction(inputs, prediction, truth)
+    assert isinstance(anim, FuncAnimation)
+    shown = record(anim)
+    steps = 1 if ahead is None else ahead
+    assert len(shown) == 5 + steps
+    for t in range(5):
+        (left, left_title), (right, right_title) = shown[t]
+        np.testing.assert_array_equal(left, inputs[t, 0].numpy())
+        np.testing.assert_array_equal(right, inputs[t, 0].numpy())
+        assert left_title == right_title == f"input {t + 1}"
+    for k in range(steps):
+        (left, left_title), (right, right_title) = shown[5 + k]
+        np.testing.assert_array_equal(left, prediction.reshape(steps, 8, 8)[k].numpy())
+        np.testing.assert_array_equal(right, truth.reshape(steps, 8, 8)[k].numpy())
+        assert (left_title, right_title) == (f"predicted {6 + k}", f"true {6 + k}")
+
+
+def test_animations_render_to_jshtml():
+    html = animate_prediction(movie(2), torch.rand(1, 8, 8), torch.rand(1, 8, 8)).to_jshtml()
+    assert html.count("data:image/png;base64") == 3
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (
+            lambda: animate_movie(torch.zeros(6, 8, 8)),
+            ValueError,
+            r"movie with shape \(T, 1, H, W\)",
+        ),
+        (
+            lambda: animate_prediction(movie(5), torch.zeros(1, 8, 8), torch.zeros(2, 1, 8, 8)),
+            ValueError,
+            r"truth of the prediction's shape \(1, 1, 8, 8\), got \(2, 1, 8, 8\)",
+        ),
+        (
+            lambda: animate_prediction(movie(5), torch.zeros(1, 6, 6), torch.zeros(1, 6, 6)),
+            ValueError,
+            r"predicted frames of the inputs' size \(8, 8\), got \(6, 6\)",
+        ),
+        (
+            lambda: animate_prediction(movie(5), [0.0], torch.zeros(1, 8, 8)),
+            TypeError,
+            "expected prediction to be a Tensor, got list",
+        ),
+    ],
+)
+def test_animation_errors(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
