@@ -113,6 +113,24 @@ def _lstm_update(
     return h_next, c_next
 
 
+def _register_peepholes(module: nn.Module, hidden_dim: int, peephole: bool) -> None:
+    """Register ``peephole_i``, ``peephole_f`` and ``peephole_o`` on ``module``.
+
+    Each is a per-channel weight of shape :math:`(C_{hid}, 1, 1)` when ``peephole`` is true
+    (left uninitialised: see :func:`_zero_peepholes`), else ``None``, so the names exist either way.
+    """
+    for name in ("peephole_i", "peephole_f", "peephole_o"):
+        weight = nn.Parameter(torch.empty(hidden_dim, 1, 1)) if peephole else None
+        module.register_parameter(name, weight)
+
+
+def _zero_peepholes(module: nn.Module) -> None:
+    """Zero ``module``'s peephole weights, if it has any: a new cell computes a plain LSTM step."""
+    for weight in (module.peephole_i, module.peephole_f, module.peephole_o):
+        if weight is not None:
+            nn.init.zeros_(weight)
+
+
 class ConvLSTMCell(nn.Module):
     r"""One step of a convolutional LSTM (Shi et al., 2015) over a batch of feature maps.
 
@@ -195,22 +213,13 @@ class ConvLSTMCell(nn.Module):
         self.conv = nn.Conv2d(
             input_dim + hidden_dim, 4 * hidden_dim, self.kernel_size, padding="same", bias=bias
         )
-        if self.peephole:
-            self.peephole_i = nn.Parameter(torch.empty(hidden_dim, 1, 1))
-            self.peephole_f = nn.Parameter(torch.empty(hidden_dim, 1, 1))
-            self.peephole_o = nn.Parameter(torch.empty(hidden_dim, 1, 1))
-        else:
-            self.register_parameter("peephole_i", None)
-            self.register_parameter("peephole_f", None)
-            self.register_parameter("peephole_o", None)
+        _register_peepholes(self, hidden_dim, self.peephole)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Re-draw the convolution as :class:`~torch.nn.Conv2d` does; zero the peepholes."""
         self.conv.reset_parameters()
-        if self.peephole:
-            for weight in (self.peephole_i, self.peephole_f, self.peephole_o):
-                nn.init.zeros_(weight)
+        _zero_peepholes(self)
 
     def extra_repr(self) -> str:
         return (

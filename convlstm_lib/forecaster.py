@@ -14,6 +14,8 @@ from .cell import (
     _kernel_pair,
     _lstm_update,
     _positive_int,
+    _register_peepholes,
+    _zero_peepholes,
 )
 
 __all__ = ["EncoderForecaster", "from_patches", "to_patches"]
@@ -137,14 +139,7 @@ class _SplitConvLSTMCell(nn.Module):
         self.conv_h = nn.Conv2d(
             hidden_dim, gates, self.state_kernel_size, padding="same", bias=not input_dim
         )
-        if self.peephole:
-            self.peephole_i = nn.Parameter(torch.empty(hidden_dim, 1, 1))
-            self.peephole_f = nn.Parameter(torch.empty(hidden_dim, 1, 1))
-            self.peephole_o = nn.Parameter(torch.empty(hidden_dim, 1, 1))
-        else:
-            self.register_parameter("peephole_i", None)
-            self.register_parameter("peephole_f", None)
-            self.register_parameter("peephole_o", None)
+        _register_peepholes(self, hidden_dim, self.peephole)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -152,9 +147,7 @@ class _SplitConvLSTMCell(nn.Module):
         if self.conv_x is not None:
             self.conv_x.reset_parameters()
         self.conv_h.reset_parameters()
-        if self.peephole:
-            for weight in (self.peephole_i, self.peephole_f, self.peephole_o):
-                nn.init.zeros_(weight)
+        _zero_peepholes(self)
 
     def extra_repr(self) -> str:
         return (
