@@ -18,8 +18,19 @@ pixel). One ConvLSTM step of a layer is one such convolution from ``C_in + C_hid
 zeros) is credited only with what it computes. A training step counts three times the forward
 convolutions (forward, gradient of the input, gradient of the weight) and ignores the loss and
 the optimizer, as is usual. GFLOP/s is that count divided by the measured time; the peak beside
-it is a large square matrix product measured in the same run, the best a dense kernel reaches
+it is the best of large matrix products measured in the same run (square ``a @ b`` in three sizes,
+and a 1x1 convolution, which is a matrix product through oneDNN), the best a dense kernel reaches
 on this machine.
+
+The ``bound`` row times only the convolutions a training step of the library needs (the input
+half for all steps, the recurrent half for every step but the first, forward and both gradients)
+in bfloat16 and channels_last, the fastest convolution kernels here, with nothing around them:
+no gate math, no copies, no optimizer. Its speedup is the ceiling for any implementation built on
+these convolutions.
+
+By default the whole run, reference included, uses :func:`convlstm_lib.keep_freed_memory` (glibc
+reuses freed memory instead of mapping every big tensor afresh); ``--system-allocator`` keeps
+glibc's defaults.
 """
 
 from __future__ import annotations
@@ -38,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from convlstm_lib import ConvLSTM
+from convlstm_lib import ConvLSTM, keep_freed_memory
 
 __all__ = [
     "CONFIGS",
@@ -46,13 +57,14 @@ __all__ = [
     "Config",
     "ReferenceConvLSTM",
     "conv_flops",
+    "dense_peak",
     "main",
     "markdown_table",
-    "matmul_peak",
     "run_benchmark",
 ]
 
 RESULTS = Path(__file__).parent / "results"
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 @dataclass(frozen=True)
@@ -134,11 +146,32 @@ def _median_time(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
-    """GFLOP/s of a ``size x size`` matrix product in ``dtype``, the median of ``repeats``."""
-    a = torch.randn(size, size).to(dtype)
-    b = torch.randn(size, size).to(dtype)
-    return 2 * size**3 / _median_time(lambda: a @ b, repeats) / 1e9
+def dense_peak(dtype: torch.dtype, sizes: tuple[int, ...] = (1024, 2048, 4096)) -> dict:
+    """The best GFLOP/s of dense matrix products in ``dtype`` on this machine.
+
+    Times square products ``a @ b`` (MKL or oneDNN, as torch dispatches them) of every size in
+    ``sizes``, and a 1x1 channels_last convolution of 64 images of 32 x 32 pixels from
+    ``max(sizes) // 4`` to as many channels (the same matrix product through oneDNN's
+    convolution kernels). Returns every measurement and their maximum as ``"peak"``.
+    """
+    measured = {}
+    for size in sizes:
+        a = torch.randn(size, size).to(dtype)
+        b = torch.randn(size, size).to(dtype)
+        repeats = 3 if size >= 4096 else 5
+        measured[f"matmul {size}"] = (
+            2 * size**3 / _median_time(lambda a=a, b=b: a @ b, repeats) / 1e9
+        )
+    channels = max(sizes) // 4
+    x = torch.randn(64, channels, 32, 32).to(dtype).contiguous(memory_format=torch.channels_last)
+    w = (
+        torch.randn(channels, channels, 1, 1)
+        .to(dtype)
+        .contiguous(memory_format=torch.channels_last)
+    )
+    seconds = _median_time(lambda: F.conv2d(x, w), 5)
+    measured[f"1x1 conv {channels}"] = 2 * 64 * 32 * 32 * channels**2 / seconds / 1e9
+    return {"peak": max(measured.values()), **measured}
 
 
 @dataclass
@@ -233,52 +266,75 @@ def _keras_variant() -> _Variant:
     return _Variant("keras ConvLSTM2D (torch backend)", make)
 
 
+def _bound_variant() -> _Variant:
+    """Only the convolutions of one library training step, bf16 channels_last (module docstring)."""
+
+    def make(config: Config) -> tuple[Callable[[], None], Callable[[], None]]:
+        torch.manual_seed(0)
+
+        def frames(count: int, channels: int, *, grad: bool) -> Tensor:
+            t = torch.randn(count, channels, config.size, config.size, dtype=torch.bfloat16)
+            return t.contiguous(memory_format=torch.channels_last).requires_grad_(grad)
+
+        def kernel(c_out: int, c_in: int) -> Tensor:
+            k = config.kernel_size
+            t = torch.randn(c_out, c_in, k, k, dtype=torch.bfloat16)
+            return t.contiguous(memory_format=torch.channels_last).requires_grad_()
+
+        calls = []  # (input, weight): every convolution of one forward pass
+        in_dims = [config.input_dim, *config.hidden_dims[:-1]]
+        for layer, (c_in, c_hid) in enumerate(zip(in_dims, config.hidden_dims, strict=True)):
+            # The input half for all steps at once; the data (layer 0) needs no gradient.
+            calls.append((frames(config.batch * config.steps, c_in, grad=layer > 0),
+                          kernel(4 * c_hid, c_in)))  # fmt: skip
+            # The recurrent half, for every step after the first.
+            for _ in range(config.steps - 1):
+                calls.append((frames(config.batch, c_hid, grad=True), kernel(4 * c_hid, c_hid)))
+        with torch.no_grad():
+            grads = [torch.randn_like(F.conv2d(x, w, padding="same")) for x, w in calls]
+
+        def train() -> None:
+            for (x, w), grad in zip(calls, grads, strict=True):
+                y = F.conv2d(x, w, padding="same")
+                torch.autograd.grad(y, (x, w) if x.requires_grad else (w,), grad)
+
+        def infer() -> None:
+            with torch.inference_mode():
+                for x, w in calls:
+                    F.conv2d(x, w, padding="same")
+
+        return train, infer
+
+    return _Variant("bound: bf16 channels_last convolutions alone", make, skip_first_recurrent=True)
+
+
 def _variants(*, compile_: bool, keras_: bool) -> list[_Variant]:
-    variants = [
-        _torch_variant(
-            "reference (cat conv, NCHW, fp32)",
-            lambda c: ReferenceConvLSTM(c.input_dim, c.hidden_dims, c.kernel_size),
-        ),
-        _torch_variant(
-            "library, every switch off",
-            _library(channels_last=False, precompute_input=False),
-        ),
-        _torch_variant("channels_last only", _library(channels_last=True, precompute_input=False)),
-        _torch_variant(
-            "precompute_input only",
-            _library(channels_last=False, precompute_input=True),
-            skip_first_recurrent=True,
-        ),
-        _torch_variant(
-            "channels_last + precompute_input",
-            _library(channels_last=True, precompute_input=True),
-            skip_first_recurrent=True,
-        ),
-        _torch_variant("library default (fp32)", _library(), skip_first_recurrent=True),
-        _torch_variant(
-            "library default + autocast bf16", _library(), bf16=True, skip_first_recurrent=True
-        ),
-        _torch_variant(
-            "channels_last + precompute_input + autocast bf16",
-            _library(channels_last=True, precompute_input=True),
-            bf16=True,
-            skip_first_recurrent=True,
-        ),
+    reference = _torch_variant(
+        "reference (cat conv, NCHW, fp32)",
+        lambda c: ReferenceConvLSTM(c.input_dim, c.hidden_dims, c.kernel_size),
+    )
+    # (name, ConvLSTM switches, bf16 autocast?). Every library variant skips the recurrent
+    # half of the first step, whose state is zeros.
+    library = [
+        ("library, every switch off", {"channels_last": False, "precompute_input": False}, False),
+        ("channels_last only", {"channels_last": True, "precompute_input": False}, False),
+        ("precompute_input in every layer", {"precompute_input": True}, False),
+        ("library default (fp32)", {}, False),
+        ("library default + autocast bf16", {}, True),
+        ("default + channels_last + autocast bf16", {"channels_last": True}, True),
+        ("precompute_input in every layer + autocast bf16", {"precompute_input": True}, True),
     ]
     if compile_:
-        variants += [
-            _torch_variant(
-                "library default + fuse_gates (fp32)",
-                _library(fuse_gates=True),
-                skip_first_recurrent=True,
-            ),
-            _torch_variant(
-                "library default + fuse_gates + autocast bf16",
-                _library(fuse_gates=True),
-                bf16=True,
-                skip_first_recurrent=True,
-            ),
+        library += [
+            ("default + fuse_gates (fp32)", {"fuse_gates": True}, False),
+            ("default + fuse_gates + autocast bf16", {"fuse_gates": True}, True),
         ]
+    variants = [reference]
+    for name, options, bf16 in library:
+        variants.append(
+            _torch_variant(name, _library(**options), bf16=bf16, skip_first_recurrent=True)
+        )
+    variants.append(_bound_variant())
     if keras_:
         variants.append(_keras_variant())
     return variants
@@ -290,10 +346,32 @@ def run_benchmark(
     repeats: int = 3,
     compile_: bool = True,
     keras_: bool = True,
-    peak_size: int = 2048,
+    peak_sizes: tuple[int, ...] = (1024, 2048, 4096),
+    system_allocator: bool = False,
     progress: Callable[[str], None] = print,
 ) -> dict:
-    """Time every variant on every config; return the results as a JSON-ready dict."""
+    """Time every variant on every config; return the results as a JSON-ready dict.
+
+    Unless ``system_allocator``, the run holds :func:`convlstm_lib.keep_freed_memory` on, for
+    every variant alike, and restores glibc's defaults when it is done.
+    """
+    kept = False if system_allocator else keep_freed_memory()
+    try:
+        return _run(configs, repeats, compile_, keras_, peak_sizes, kept, progress)
+    finally:
+        if kept:
+            keep_freed_memory(False)
+
+
+def _run(
+    configs: list[Config],
+    repeats: int,
+    compile_: bool,
+    keras_: bool,
+    peak_sizes: tuple[int, ...],
+    kept: bool,
+    progress: Callable[[str], None],
+) -> dict:
     result = {
         "machine": {
             "processor": platform.processor() or platform.machine(),
@@ -303,15 +381,15 @@ def run_benchmark(
             "mkldnn": torch.backends.mkldnn.is_available(),
             "mkldnn_bf16": torch.ops.mkldnn._is_mkldnn_bf16_supported(),
             "loadavg_start": os.getloadavg(),
+            "allocator": "glibc, keep_freed_memory()" if kept else "system default",
         },
         "peak_gflops": {},
         "rows": [],
     }
     progress("measuring the matrix-product peaks")
-    result["peak_gflops"] = {
-        "fp32": matmul_peak(torch.float32, peak_size),
-        "bf16": matmul_peak(torch.bfloat16, peak_size),
-    }
+    peaks = {name: dense_peak(dtype, peak_sizes) for name, dtype in _DTYPES.items()}
+    result["peak_gflops"] = {dtype: measured["peak"] for dtype, measured in peaks.items()}
+    result["peak_measurements"] = peaks
     for config in configs:
         variants = _variants(compile_=compile_, keras_=keras_)
         timers = {}
@@ -355,12 +433,17 @@ def run_benchmark(
 
 def markdown_table(result: dict) -> str:
     """The results as a Markdown table, one row per config, variant and kind."""
-    peak = result["peak_gflops"]
+    peak, machine = result["peak_gflops"], result["machine"]
+    measured = "; ".join(
+        f"{name}: " + ", ".join(f"{kernel} {gflops:.0f}" for kernel, gflops in kernels.items()
+                                if kernel != "peak")
+        for name, kernels in result["peak_measurements"].items()
+    )  # fmt: skip
     lines = [
-        f"Matrix-product peak measured in this run: fp32 {peak['fp32']:.0f} GFLOP/s, "
-        f"bf16 {peak['bf16']:.0f} GFLOP/s. Load average (1 min) at start "
-        f"{result['machine']['loadavg_start'][0]:.2f}, at end "
-        f"{result['machine']['loadavg_end'][0]:.2f}, on {result['machine']['threads']} threads.",
+        f"Dense matrix-product peak measured in this run: fp32 {peak['fp32']:.0f} GFLOP/s, "
+        f"bf16 {peak['bf16']:.0f} GFLOP/s, the best of ({measured}). Load average (1 min) at "
+        f"start {machine['loadavg_start'][0]:.2f}, at end {machine['loadavg_end'][0]:.2f}, on "
+        f"{machine['threads']} threads; allocator: {machine['allocator']}.",
         "",
         "| config | variant | step | ms/step (median) | speedup vs reference | GFLOP/s | "
         "% of bf16 peak |",
@@ -381,6 +464,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=None, help="rounds per variant")
     parser.add_argument("--no-compile", action="store_true", help="skip the fuse_gates variants")
     parser.add_argument("--no-keras", action="store_true", help="skip keras.layers.ConvLSTM2D")
+    parser.add_argument(
+        "--system-allocator",
+        action="store_true",
+        help="keep glibc's default allocator settings (no keep_freed_memory)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where bench.md/.json go")
     args = parser.parse_args(argv)
     configs = TINY_CONFIGS if args.tiny else CONFIGS
@@ -390,7 +478,8 @@ def main(argv: list[str] | None = None) -> dict:
         repeats=repeats,
         compile_=not (args.tiny or args.no_compile),
         keras_=not args.no_keras,
-        peak_size=512 if args.tiny else 2048,
+        peak_sizes=(256, 512) if args.tiny else (1024, 2048, 4096),
+        system_allocator=args.system_allocator,
     )
     table = markdown_table(result)
     args.out.mkdir(parents=True, exist_ok=True)

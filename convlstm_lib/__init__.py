@@ -2,7 +2,8 @@
 
 * :class:`ConvLSTMCell`: one step of one layer (``cell.py``).
 * :class:`ConvLSTM`: a stack of cells run over layers and time, with its speed switches and
-  :func:`default_channels_last` (``model.py``).
+  the rules its ``None`` switches follow, :func:`default_channels_last` and
+  :func:`precomputes_input` (``model.py``).
 * :class:`EncoderForecaster`, :func:`to_patches`, :func:`from_patches`: many-frame forecasts
   (``forecaster.py``); :func:`make_moving_digits` (``digits.py``); :func:`persistence`,
   :class:`FCLSTM`, :func:`frame_mse`, :func:`frame_ssim` (``baselines.py``).
@@ -10,16 +11,19 @@
   diagonal-beam movies and the next-frame task (``data.py``).
 * :class:`NextFramePredictor`, :func:`fit`, :func:`evaluate`, :class:`FitHistory`: a readout for
   next-frame prediction and the training loop the chapters share (``train.py``).
+* :func:`keep_freed_memory`: a process-wide allocator setting that makes big CPU tensors cheap
+  to allocate again (``allocator.py``).
 * ``convlstm_lib.plot``: frame grids and animations, imported on its own so that the library
   itself does not need matplotlib.
 """
 
+from .allocator import keep_freed_memory
 from .baselines import FCLSTM, frame_mse, frame_ssim, persistence
 from .cell import ConvLSTMCell
 from .data import make_beam_movies, next_frame_dataset, next_frame_loader
 from .digits import make_moving_digits
 from .forecaster import EncoderForecaster, from_patches, to_patches
-from .model import ConvLSTM, default_channels_last
+from .model import ConvLSTM, default_channels_last, precomputes_input
 from .train import FitHistory, NextFramePredictor, evaluate, fit
 
 __all__ = [
@@ -35,11 +39,13 @@ __all__ = [
     "frame_mse",
     "frame_ssim",
     "from_patches",
+    "keep_freed_memory",
     "make_beam_movies",
     "make_moving_digits",
     "next_frame_dataset",
     "next_frame_loader",
     "persistence",
+    "precomputes_input",
     "to_patches",
 ]
 

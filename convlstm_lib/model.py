@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .allocator import _memory_is_kept
 from .cell import (
     ConvLSTMCell,
     _check_dtype,
@@ -18,7 +19,7 @@ from .cell import (
     _positive_int,
 )
 
-__all__ = ["ConvLSTM", "default_channels_last"]
+__all__ = ["ConvLSTM", "default_channels_last", "precomputes_input"]
 
 _OWNER = "ConvLSTM"
 
@@ -54,6 +55,33 @@ def default_channels_last(device: torch.device | str) -> bool:
     if device_type == "cuda":
         return torch.is_autocast_enabled("cuda")
     return False
+
+
+def precomputes_input(cell: ConvLSTMCell, device: torch.device | str) -> bool:
+    r"""Whether :class:`ConvLSTM` with ``precompute_input=None`` batches a layer's input half.
+
+    Batching the input half over time writes the gates of every step at once, a
+    :math:`(B, T, 4 C_{hid}, H, W)` tensor, and stacks their gradients back together in the
+    backward pass. On a CUDA device the caching allocator reuses that memory, and so does glibc
+    after :func:`~convlstm_lib.keep_freed_memory`: batching then wins in every layer the book
+    measured (``benchmarks/``, 7th chapter). With glibc's defaults every such tensor is mapped
+    afresh from the kernel, one page fault per 4 KiB, which costs more than batching saves in a
+    layer with fewer input channels than hidden ones (the post's first layer: 1 in, 64 hidden,
+    whose input half is 1/65 of the work but whose gates are 295 MB of float32 for 100 movies).
+
+    * CUDA, or glibc keeping freed memory: on.
+    * otherwise: on when :math:`C_{in} \ge C_{hid}`, off below.
+
+    Args:
+        cell: the layer's cell.
+        device: the device the input lives on.
+
+    Returns:
+        ``True`` to batch the input half, ``False`` to fold it into every step's convolution.
+    """
+    if torch.device(device).type == "cuda" or _memory_is_kept():
+        return True
+    return cell.input_dim >= cell.hidden_dim
 
 
 def _layer_config(
@@ -129,12 +157,13 @@ def _run_layer(
     frames = x.reshape(batch * steps, *x.shape[2:])  # (B T, C_in, H, W)
     frames = frames.contiguous(memory_format=fmt)
 
+    # The convolution is linear in its input channels, so conv(cat[x, h], W) is
+    # conv(x, W[:, :C_in]) + conv(h, W[:, C_in:]) (+ bias once).
+    w_x = weight[:, : cell.input_dim]  # (4 C_hid, C_in, kh, kw)
+    w_h = weight[:, cell.input_dim :]  # (4 C_hid, C_hid, kh, kw)
     if precompute_input:
-        # The convolution is linear in its input channels, so conv(cat[x, h], W) is
-        # conv(x, W[:, :C_in]) + conv(h, W[:, C_in:]) (+ bias once): the x half does not depend
-        # on h and runs for every step in one call; only the h half stays in the loop.
-        w_x = weight[:, : cell.input_dim]  # (4 C_hid, C_in, kh, kw)
-        w_h = weight[:, cell.input_dim :]  # (4 C_hid, C_hid, kh, kw)
+        # The x half does not depend on h: it runs for every step in one call, and only the
+        # h half stays in the loop.
         if torch.is_autocast_enabled(device_type):
             # Cast the recurrent half once per sequence rather than once per step.
             w_h = w_h.to(torch.get_autocast_dtype(device_type))
@@ -159,9 +188,10 @@ def _run_layer(
                 gates = step  # (B, 4 C_hid, H, W)
             else:
                 gates = F.conv2d(h, w_h, padding="same").add_(step)  # (B, 4 C_hid, H, W)
+        elif h is None:
+            # A zero state contributes nothing: only the x half of the first step runs.
+            gates = F.conv2d(step, w_x, bias, padding="same")  # (B, 4 C_hid, H, W)
         else:
-            if h is None:
-                h = step.new_zeros(frame_shape).contiguous(memory_format=fmt)
             combined = torch.cat([step, h], dim=1)  # (B, C_in + C_hid, H, W)
             gates = F.conv2d(combined, weight, bias, padding="same")  # (B, 4 C_hid, H, W)
         if gates.dtype != c.dtype:
@@ -223,22 +253,24 @@ class ConvLSTM(nn.Module):
         channels_last: Run the time loop with every activation and state in the
             ``torch.channels_last`` memory format (NHWC), the one oneDNN and tensor cores
             compute in, so no step converts layouts. ``None`` picks by device with
-            :func:`default_channels_last` (off on CPU, on under autocast on CUDA). Outputs and states come back
-            in the default contiguous format either way. Default: ``None``
+            :func:`default_channels_last` (off on CPU, on under autocast on CUDA). Outputs and
+            states come back in the default contiguous format either way. Default: ``None``
         precompute_input: Split each cell's convolution into its input half and its recurrent
-            half (slices of the same ``conv.weight``; the model is unchanged), run the input half
-            for all :math:`T` steps in one call, and skip the recurrent half at the first step
-            when the initial state is zeros. Equal to the plain step up to float rounding.
-            Default: ``True``
+            half (slices of the same ``conv.weight``; the model is unchanged) and run the input
+            half for all :math:`T` steps in one call. ``None`` decides per layer and device
+            with :func:`precomputes_input`. Equal to the plain step up to float rounding.
+            Default: ``None``
         fuse_gates: Compile the gate math (:func:`torch.compile`) into one kernel per layer.
             The first call pays the compilation (tens of seconds on a small CPU) and every new
             input shape compiles again. Default: ``False``
 
-    The three switches change speed, never the model: same parameters, same state dict, the
-    same outputs up to float rounding. Float32 stays float32; for bfloat16 (or float16 on CUDA)
-    convolutions run the model under :func:`torch.autocast`. The cell state :math:`c` then
-    stays in the input's dtype (float32) while every convolution runs in the low precision,
-    so long sequences do not drift; ``h`` and ``c`` come back in float32.
+    Whatever the switches, a zero initial state skips the recurrent half of the first step
+    (it would multiply zeros). The three switches change speed, never the model: same
+    parameters, same state dict, the same outputs up to float rounding. Float32 stays float32;
+    for bfloat16 (or float16 on CUDA) convolutions run the model under :func:`torch.autocast`.
+    The cell state :math:`c` then stays in the input's dtype (float32) while every convolution
+    runs in the low precision, so long sequences do not drift; ``h`` and ``c`` come back in
+    float32.
 
     Inputs: input, state
         * **input**: tensor of shape :math:`(B, T, C_{in}, H, W)` when ``batch_first=True``,
@@ -284,7 +316,7 @@ class ConvLSTM(nn.Module):
         batch_first: bool = True,
         peephole: bool = False,
         channels_last: bool | None = None,
-        precompute_input: bool = True,
+        precompute_input: bool | None = None,
         fuse_gates: bool = False,
     ) -> None:
         super().__init__()
@@ -295,7 +327,7 @@ class ConvLSTM(nn.Module):
         self.batch_first = bool(batch_first)
         self.peephole = bool(peephole)
         self.channels_last = None if channels_last is None else bool(channels_last)
-        self.precompute_input = bool(precompute_input)
+        self.precompute_input = None if precompute_input is None else bool(precompute_input)
         self.fuse_gates = bool(fuse_gates)
         in_dims = [self.input_dim, *self.hidden_dims[:-1]]
         self.cells = nn.ModuleList(
@@ -359,7 +391,11 @@ class ConvLSTM(nn.Module):
                 layer_input,
                 layer_state,
                 channels_last=channels_last,
-                precompute_input=self.precompute_input,
+                precompute_input=(
+                    precomputes_input(cell, x.device)
+                    if self.precompute_input is None
+                    else self.precompute_input
+                ),
                 fuse_gates=self.fuse_gates,
             )  # (B, T, C_hid, H, W), then h and c each (B, C_hid, H, W)
             layer_outputs.append(layer_input.contiguous())

@@ -5,6 +5,9 @@ import json
 import pytest
 
 from benchmarks.run import CONFIGS, Config, ReferenceConvLSTM, conv_flops, main
+from convlstm_lib.allocator import _glibc
+
+GLIBC = _glibc() is not None
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -52,4 +55,13 @@ def test_tiny_run_writes_table_and_json(tmp_path):
         assert row["variant"] in table
     reference = [r for r in written["rows"] if r["variant"].startswith("reference")]
     assert all(r["speedup"] == 1.0 for r in reference)
-    assert written["peak_gflops"]["fp32"] > 0 and written["peak_gflops"]["bf16"] > 0
+    for dtype in ("fp32", "bf16"):
+        measurements = written["peak_measurements"][dtype]
+        assert written["peak_gflops"][dtype] == measurements["peak"] > 0
+        assert measurements["peak"] == max(v for k, v in measurements.items() if k != "peak")
+    # The ceiling row is credited with the library's work: the same convolutions, nothing else.
+    rows = {(r["variant"], r["kind"]): r for r in written["rows"]}
+    bound = rows["bound: bf16 channels_last convolutions alone", "train"]
+    default = rows["library default (fp32)", "train"]
+    assert bound["gflops"] * bound["ms"] == pytest.approx(default["gflops"] * default["ms"])
+    assert written["machine"]["allocator"] == "glibc, keep_freed_memory()" or not GLIBC

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from convlstm_lib import ConvLSTM, default_channels_last
+from convlstm_lib import ConvLSTM, default_channels_last, keep_freed_memory, precomputes_input
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 
@@ -21,6 +21,7 @@ FAST_OPTIONS = [
     {"channels_last": False, "precompute_input": True},
     {"channels_last": True, "precompute_input": False},
     {"channels_last": True, "precompute_input": True},
+    {"channels_last": False, "precompute_input": None},  # the per-layer rule
 ]
 PLAIN = {"channels_last": False, "precompute_input": False}
 
@@ -176,13 +177,51 @@ def test_accepts_channels_last_states():
 
 def test_switches_keep_the_model_and_show_in_repr():
     plain = ConvLSTM(1, [4, 2], 3, peephole=True, **PLAIN)
-    fast = ConvLSTM(1, [4, 2], 3, peephole=True, channels_last=True, fuse_gates=True)
+    fast = ConvLSTM(
+        1, [4, 2], 3, peephole=True, channels_last=True, precompute_input=True, fuse_gates=True
+    )
     assert plain.state_dict().keys() == fast.state_dict().keys()
     for key, value in plain.state_dict().items():
         assert value.shape == fast.state_dict()[key].shape
     text = repr(fast)
     assert "channels_last=True, precompute_input=True, fuse_gates=True" in text
-    assert "channels_last=None" in repr(ConvLSTM(1, 4, 3, num_layers=1))
+    assert "channels_last=None, precompute_input=None" in repr(ConvLSTM(1, 4, 3, num_layers=1))
+
+
+@pytest.fixture
+def glibc_defaults():
+    keep_freed_memory(False)
+    yield
+    keep_freed_memory(False)
+
+
+def test_precompute_input_rule(glibc_defaults):
+    model = ConvLSTM(1, [64, 1, 1], 3)  # C_in < C_hid, then C_in > C_hid, then C_in == C_hid
+    assert model.precompute_input is None
+    assert [precomputes_input(cell, "cpu") for cell in model.cells] == [False, True, True]
+    assert all(precomputes_input(cell, "cuda") for cell in model.cells)
+    if keep_freed_memory():  # glibc reuses freed memory: batching pays in every layer
+        assert all(precomputes_input(cell, "cpu") for cell in model.cells)
+        keep_freed_memory(False)
+        assert not precomputes_input(model.cells[0], "cpu")
+
+
+def test_precompute_input_rule_is_what_forward_runs(glibc_defaults, monkeypatch):
+    import convlstm_lib.model as model_module
+
+    seen = []
+    run_layer = model_module._run_layer
+
+    def spy(cell, x, state, **options):
+        seen.append(options["precompute_input"])
+        return run_layer(cell, x, state, **options)
+
+    monkeypatch.setattr(model_module, "_run_layer", spy)
+    x = torch.randn(1, 2, 1, 4, 4)
+    ConvLSTM(1, [8, 1], 3)(x)
+    ConvLSTM(1, [8, 1], 3, precompute_input=True)(x)
+    ConvLSTM(1, [8, 1], 3, precompute_input=False)(x)
+    assert seen == [False, True, True, True, False, False]
 
 
 def test_default_channels_last_rule():
