@@ -50,6 +50,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from convlstm_lib import ConvLSTM, keep_freed_memory
+from convlstm_lib.plot import markdown_table
 
 __all__ = [
     "CONFIGS",
@@ -59,7 +60,7 @@ __all__ = [
     "conv_flops",
     "dense_peak",
     "main",
-    "markdown_table",
+    "results_table",
     "run_benchmark",
 ]
 
@@ -431,7 +432,7 @@ def _run(
     return result
 
 
-def markdown_table(result: dict) -> str:
+def results_table(result: dict) -> str:
     """The results as a Markdown table, one row per config, variant and kind."""
     peak, machine = result["peak_gflops"], result["machine"]
     measured = "; ".join(
@@ -439,23 +440,28 @@ def markdown_table(result: dict) -> str:
                                 if kernel != "peak")
         for name, kernels in result["peak_measurements"].items()
     )  # fmt: skip
-    lines = [
+    summary = (
         f"Dense matrix-product peak measured in this run: fp32 {peak['fp32']:.0f} GFLOP/s, "
         f"bf16 {peak['bf16']:.0f} GFLOP/s, the best of ({measured}). Load average (1 min) at "
         f"start {machine['loadavg_start'][0]:.2f}, at end {machine['loadavg_end'][0]:.2f}, on "
-        f"{machine['threads']} threads; allocator: {machine['allocator']}.",
-        "",
-        "| config | variant | step | ms/step (median) | speedup vs reference | GFLOP/s | "
-        "% of bf16 peak |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
-    ]
-    for row in result["rows"]:
-        lines.append(
-            f"| {row['config']['name']} | {row['variant']} | {row['kind']} | {row['ms']:.1f} | "
-            f"{row['speedup']:.2f}x | {row['gflops']:.0f} | "
-            f"{100 * row['gflops'] / peak['bf16']:.0f}% |"
+        f"{machine['threads']} threads; allocator: {machine['allocator']}."
+    )
+    header = ["config", "variant", "step", "ms/step (median)", "speedup vs reference"]
+    header += ["GFLOP/s", "% of bf16 peak"]
+    rows = [
+        (
+            row["config"]["name"],
+            row["variant"],
+            row["kind"],
+            f"{row['ms']:.1f}",
+            f"{row['speedup']:.2f}x",
+            f"{row['gflops']:.0f}",
+            f"{100 * row['gflops'] / peak['bf16']:.0f}%",
         )
-    return "\n".join(lines) + "\n"
+        for row in result["rows"]
+    ]
+    table = markdown_table(header, rows, align="lll" + "r" * 4)
+    return f"{summary}\n\n{table}\n"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -481,7 +487,7 @@ def main(argv: list[str] | None = None) -> dict:
         peak_sizes=(256, 512) if args.tiny else (1024, 2048, 4096),
         system_allocator=args.system_allocator,
     )
-    table = markdown_table(result)
+    table = results_table(result)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.md").write_text(table)
     (args.out / "bench.json").write_text(json.dumps(result, indent=2))

@@ -1,4 +1,5 @@
-"""Pictures of movies: frames in a grid, and animations of a movie and of a prediction."""
+"""Pictures of movies (frames in a grid, animations of a movie and of a prediction), and the
+Markdown tables in which the chapters and the benchmark report their numbers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-__all__ = ["animate_movie", "animate_prediction", "plot_frames"]
+__all__ = ["MarkdownTable", "animate_movie", "animate_prediction", "markdown_table", "plot_frames"]
+
+_ALIGN = {"l": "---", "r": "---:", "c": ":---:"}
 
 
 def _as_frames(
@@ -28,6 +31,59 @@ def _as_frames(
             f"{owner}: expected {name} with one channel (C=1 in {layout}), got C={frames.shape[-3]}"
         )
     return frames.detach().to("cpu", torch.float32).numpy()
+
+
+class MarkdownTable(str):
+    """A Markdown table: a ``str`` that Jupyter displays as a table (``_repr_markdown_``)."""
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+
+def _markdown_cell(value: object) -> str:
+    # A "|" would end the cell and a line break the row.
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def markdown_table(
+    header: Sequence[object], rows: Sequence[Sequence[object]], *, align: str | None = None
+) -> MarkdownTable:
+    """A table of results in Markdown, displayed as a table in a notebook and on the website.
+
+    Args:
+        header: the column titles.
+        rows: the rows, each with one value per column; values are shown with ``str`` (so
+            format numbers first); Markdown inside them, such as backticks for code, is kept.
+        align: one letter per column, ``"l"`` (left), ``"r"`` (right) or ``"c"`` (centre), or
+            ``None`` for all left. Default: ``None``
+
+    Returns:
+        The table's Markdown text, a ``str`` whose ``_repr_markdown_`` makes Jupyter render it.
+
+    Examples::
+
+        >>> print(markdown_table(["epoch", "loss"], [(1, "0.0090"), (2, "0.0086")], align="rr"))
+        | epoch | loss |
+        | ---: | ---: |
+        | 1 | 0.0090 |
+        | 2 | 0.0086 |
+    """
+    align = "l" * len(header) if align is None else align
+    if len(align) != len(header) or set(align) - set(_ALIGN):
+        raise ValueError(
+            f"markdown_table: expected align to be one of l, r, c per column ({len(header)}), "
+            f"got {align!r}"
+        )
+    for index, row in enumerate(rows):
+        if len(row) != len(header):
+            raise ValueError(
+                f"markdown_table: expected {len(header)} values per row, got {len(row)} in row "
+                f"{index}"
+            )
+    lines = [header, [_ALIGN[a] for a in align], *rows]
+    return MarkdownTable(
+        "\n".join("| " + " | ".join(_markdown_cell(v) for v in line) + " |" for line in lines)
+    )
 
 
 def _style(ax: Axes) -> None:

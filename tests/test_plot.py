@@ -1,4 +1,4 @@
-"""plot_frames, animate_movie, animate_prediction: the types, the frames and the images they show."""
+"""plot_frames, animate_movie, animate_prediction, markdown_table: what they show and check."""
 
 import matplotlib
 
@@ -11,7 +11,13 @@ import torch
 from matplotlib.animation import AbstractMovieWriter, FuncAnimation
 from matplotlib.figure import Figure
 
-from convlstm_lib.plot import animate_movie, animate_prediction, plot_frames
+from convlstm_lib.plot import (
+    MarkdownTable,
+    animate_movie,
+    animate_prediction,
+    markdown_table,
+    plot_frames,
+)
 
 
 class RecordingWriter(AbstractMovieWriter):
@@ -177,3 +183,29 @@ def test_animations_render_to_jshtml():
 def test_animation_errors(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_markdown_table_lines_alignment_and_escaping():
+    table = markdown_table(["name", "value"], [("`h | c`", 1.5), ("two\nlines", 2)], align="lr")
+    assert isinstance(table, MarkdownTable) and isinstance(table, str)
+    assert table._repr_markdown_() == str(table)
+    assert table.splitlines() == [
+        "| name | value |",
+        "| --- | ---: |",
+        "| `h \\| c` | 1.5 |",  # a "|" would end the cell
+        "| two lines | 2 |",  # a line break would end the row
+    ]
+    assert markdown_table(["a"], [])._repr_markdown_() == "| a |\n| --- |"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rows": [(1, 2), (1,)]}, r"expected 2 values per row, got 1 in row 1"),
+        ({"rows": [], "align": "lx"}, r"expected align to be one of l, r, c per column \(2\)"),
+        ({"rows": [], "align": "l"}, r"got 'l'"),
+    ],
+)
+def test_markdown_table_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        markdown_table(["a", "b"], **kwargs)
