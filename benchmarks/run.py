@@ -19,8 +19,9 @@ zeros) is credited only with what it computes. A training step counts three time
 convolutions (forward, gradient of the input, gradient of the weight) and ignores the loss and
 the optimizer, as is usual. GFLOP/s is that count divided by the measured time; the peak beside
 it is the best of large matrix products measured in the same run (square ``a @ b`` in three sizes,
-and a 1x1 convolution, which is a matrix product through oneDNN), the best a dense kernel reaches
-on this machine.
+and a 1x1 convolution, which is a matrix product through oneDNN), each measured before and after
+the variants with the better time kept, so that a load spike at one end does not lower it: the
+best a dense kernel reaches on this machine.
 
 The ``bound`` row times only the convolutions a training step of the library needs (the input
 half for all steps, the recurrent half for every step but the first, forward and both gradients)
@@ -389,8 +390,6 @@ def _run(
     }
     progress("measuring the matrix-product peaks")
     peaks = {name: dense_peak(dtype, peak_sizes) for name, dtype in _DTYPES.items()}
-    result["peak_gflops"] = {dtype: measured["peak"] for dtype, measured in peaks.items()}
-    result["peak_measurements"] = peaks
     for config in configs:
         variants = _variants(compile_=compile_, keras_=keras_)
         timers = {}
@@ -429,6 +428,12 @@ def _run(
                     }
                 )
     result["machine"]["loadavg_end"] = os.getloadavg()
+    progress("measuring the matrix-product peaks again")
+    for name, dtype in _DTYPES.items():
+        again = dense_peak(dtype, peak_sizes)
+        peaks[name] = {kernel: max(gflops, again[kernel]) for kernel, gflops in peaks[name].items()}
+    result["peak_gflops"] = {dtype: measured["peak"] for dtype, measured in peaks.items()}
+    result["peak_measurements"] = peaks
     return result
 
 
