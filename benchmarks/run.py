@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from convlstm_lib import ConvLSTM, keep_freed_memory
+from convlstm_lib.allocator import _memory_is_kept
 from convlstm_lib.plot import markdown_table
 
 __all__ = [
@@ -355,13 +356,14 @@ def run_benchmark(
     """Time every variant on every config; return the results as a JSON-ready dict.
 
     Unless ``system_allocator``, the run holds :func:`convlstm_lib.keep_freed_memory` on, for
-    every variant alike, and restores glibc's defaults when it is done.
+    every variant alike, and restores glibc's defaults when it is done if it turned it on.
     """
-    kept = False if system_allocator else keep_freed_memory()
+    was_kept = _memory_is_kept()
+    kept = was_kept if system_allocator else keep_freed_memory()
     try:
         return _run(configs, repeats, compile_, keras_, peak_sizes, kept, progress)
     finally:
-        if kept:
+        if kept and not was_kept:
             keep_freed_memory(False)
 
 

@@ -65,3 +65,22 @@ def test_tiny_run_writes_table_and_json(tmp_path):
     default = rows["library default (fp32)", "train"]
     assert bound["gflops"] * bound["ms"] == pytest.approx(default["gflops"] * default["ms"])
     assert written["machine"]["allocator"] == "glibc, keep_freed_memory()" or not GLIBC
+
+
+@pytest.mark.skipif(not GLIBC, reason="keep_freed_memory is glibc's")
+def test_run_leaves_the_allocator_as_it_found_it():
+    from benchmarks.run import run_benchmark
+    from convlstm_lib import keep_freed_memory
+    from convlstm_lib.allocator import _memory_is_kept
+
+    def run():  # no configs: only the peak measurements, in a fraction of a second
+        return run_benchmark([], compile_=False, keras_=False, peak_sizes=(64,), progress=str)
+
+    try:
+        assert run()["machine"]["allocator"] == "glibc, keep_freed_memory()"
+        assert not _memory_is_kept()  # turned on for the run, then off again
+        keep_freed_memory()
+        run()
+        assert _memory_is_kept()  # the caller's setting survives
+    finally:
+        keep_freed_memory(False)
