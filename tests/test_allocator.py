@@ -29,14 +29,8 @@ def mapped_blocks() -> int:
     return libc.mallinfo2().hblks
 
 
-@pytest.fixture
-def restore_defaults():
-    yield
-    keep_freed_memory(False)
-
-
 @pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
-def test_big_tensors_come_from_the_heap_once_enabled(restore_defaults):
+def test_big_tensors_come_from_the_heap_once_enabled():
     big = 64 * 2**20 // 4  # 64 MiB of float32, above glibc's largest mmap threshold
     before = mapped_blocks()
     tensor = torch.empty(big)
@@ -50,7 +44,7 @@ def test_big_tensors_come_from_the_heap_once_enabled(restore_defaults):
 
 
 @pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
-def test_disabling_restores_mapped_blocks(restore_defaults):
+def test_disabling_restores_mapped_blocks():
     keep_freed_memory()
     assert keep_freed_memory(False) is True
     before = mapped_blocks()

@@ -76,11 +76,8 @@ def test_run_leaves_the_allocator_as_it_found_it():
     def run():  # no configs: only the peak measurements, in a fraction of a second
         return run_benchmark([], compile_=False, keras_=False, peak_sizes=(64,), progress=str)
 
-    try:
-        assert run()["machine"]["allocator"] == "glibc, keep_freed_memory()"
-        assert not _memory_is_kept()  # turned on for the run, then off again
-        keep_freed_memory()
-        run()
-        assert _memory_is_kept()  # the caller's setting survives
-    finally:
-        keep_freed_memory(False)
+    assert run()["machine"]["allocator"] == "glibc, keep_freed_memory()"
+    assert not _memory_is_kept()  # turned on for the run, then off again
+    keep_freed_memory()
+    run()
+    assert _memory_is_kept()  # the caller's setting survives

@@ -43,13 +43,9 @@ def test_fclstm_run_reports_scores_of_the_saved_weights(tmp_path):
 
 
 def test_post_precision_compares_the_two_precisions():
-    from convlstm_lib import keep_freed_memory
     from experiments.post_precision import main as precision_main
 
-    try:
-        result = precision_main(["--epochs", "1"])
-    finally:
-        keep_freed_memory(False)  # the script turns it on for the whole process
+    result = precision_main(["--epochs", "1"])  # turns keep_freed_memory on; conftest undoes it
     for name in ("bf16", "fp32"):
         assert result[name]["final_loss"] > 0 and result[name]["total_s"] > 0
     # One update from the same seed: bfloat16 convolutions with a float32 state barely move it.

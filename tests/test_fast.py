@@ -188,14 +188,7 @@ def test_switches_keep_the_model_and_show_in_repr():
     assert "channels_last=None, precompute_input=None" in repr(ConvLSTM(1, 4, 3, num_layers=1))
 
 
-@pytest.fixture
-def glibc_defaults():
-    keep_freed_memory(False)
-    yield
-    keep_freed_memory(False)
-
-
-def test_precompute_input_rule(glibc_defaults):
+def test_precompute_input_rule():
     model = ConvLSTM(1, [64, 1, 1], 3)  # C_in < C_hid, then C_in > C_hid, then C_in == C_hid
     assert model.precompute_input is None
     assert [precomputes_input(cell, "cpu") for cell in model.cells] == [False, True, True]
@@ -206,7 +199,7 @@ def test_precompute_input_rule(glibc_defaults):
         assert not precomputes_input(model.cells[0], "cpu")
 
 
-def test_precompute_input_rule_is_what_forward_runs(glibc_defaults, monkeypatch):
+def test_precompute_input_rule_is_what_forward_runs(monkeypatch):
     import convlstm_lib.model as model_module
 
     seen = []
