@@ -1,6 +1,6 @@
 """Train a many-frame forecaster (ConvLSTM encoder-forecaster or FC-LSTM) and save it.
 
-The chapter `notebooks/06_forecasting_many_frames.ipynb` loads what this writes. The exact runs
+The chapter `notebooks/07_forecasting_many_frames.ipynb` loads what this writes. The exact runs
 behind the committed checkpoints (one thread each, on 2 shared CPU cores)::
 
     python -m experiments.forecasting --dataset digits --model convlstm --steps 2000 --threads 1 --bf16
