@@ -1,6 +1,7 @@
 """convlstm_lib: the convolutional LSTM behind the book, small enough to read in one sitting.
 
-* :class:`ConvLSTMCell`: one step of one layer (``cell.py``).
+* :class:`ConvLSTMCell`: one step of one layer, and :class:`CellStep`, what its public
+  :meth:`~ConvLSTMCell.step` returns, the gates included (``cell.py``).
 * :class:`ConvLSTM`: a stack of cells run over layers and time, with its speed switches and
   the rules its ``None`` switches follow, :func:`default_channels_last` and
   :func:`precomputes_input` (``model.py``).
@@ -10,7 +11,10 @@
 * :func:`make_beam_movies`, :func:`next_frame_dataset`, :func:`next_frame_loader`: the post's
   diagonal-beam movies and the next-frame task (``data.py``).
 * :class:`NextFramePredictor`, :func:`fit`, :func:`evaluate`, :class:`FitHistory`: a readout for
-  next-frame prediction and the training loop the chapters share (``train.py``).
+  next-frame prediction and the training loop the chapters share, and
+  :func:`native_autocast_dtype`, the low precision a device computes natively (``train.py``).
+* :func:`book_file`: the files a chapter loads (checkpoints, logs, data), from the clone or
+  downloaded once, checked against their SHA-256 (``files.py``).
 * :func:`keep_freed_memory`: a process-wide allocator setting that makes big CPU tensors cheap
   to allocate again (``allocator.py``).
 * ``convlstm_lib.plot``: frame grids and animations, imported on its own so that the library
@@ -19,20 +23,23 @@
 
 from .allocator import keep_freed_memory
 from .baselines import FCLSTM, frame_mse, frame_ssim, persistence
-from .cell import ConvLSTMCell
+from .cell import CellStep, ConvLSTMCell
 from .data import make_beam_movies, next_frame_dataset, next_frame_loader
 from .digits import make_moving_digits
+from .files import book_file
 from .forecaster import EncoderForecaster, from_patches, to_patches
 from .model import ConvLSTM, default_channels_last, precomputes_input
-from .train import FitHistory, NextFramePredictor, evaluate, fit
+from .train import FitHistory, NextFramePredictor, evaluate, fit, native_autocast_dtype
 
 __all__ = [
     "FCLSTM",
+    "CellStep",
     "ConvLSTM",
     "ConvLSTMCell",
     "EncoderForecaster",
     "FitHistory",
     "NextFramePredictor",
+    "book_file",
     "default_channels_last",
     "evaluate",
     "fit",
@@ -42,6 +49,7 @@ __all__ = [
     "keep_freed_memory",
     "make_beam_movies",
     "make_moving_digits",
+    "native_autocast_dtype",
     "next_frame_dataset",
     "next_frame_loader",
     "persistence",

@@ -8,15 +8,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .cell import (
-    _check_dtype,
-    _check_input,
-    _kernel_pair,
-    _lstm_update,
-    _positive_int,
-    _register_peepholes,
-    _zero_peepholes,
-)
+from .cell import ConvLSTMCell, _check_dtype, _check_input, _positive_int
+from .model import _cells, _per_layer_kernels, _run_layer, precomputes_input
 
 __all__ = ["EncoderForecaster", "from_patches", "to_patches"]
 
@@ -94,88 +87,6 @@ def from_patches(patches: Tensor, patch_size: int = 4) -> Tensor:
     return F.pixel_shuffle(patches, p)  # (*, C, H, W)
 
 
-class _SplitConvLSTMCell(nn.Module):
-    r"""A ConvLSTM cell with its own kernel for the input and for the state, or with no input.
-
-    ``conv_x`` (input-to-state, with the bias) and ``conv_h`` (state-to-state, no bias) add up to
-    the gates' pre-activations, so with equal kernel sizes this computes what
-    :class:`ConvLSTMCell` computes with ``conv.weight`` split at channel ``input_dim``. With
-    ``input_dim=0`` there is no ``conv_x`` and the bias moves to ``conv_h``: the first layer of a
-    forecaster, which reads nothing but its own state. The gate math is
-    :func:`~convlstm_lib.cell._lstm_update`, shared with every other cell.
-
-    Args:
-        input_dim: The input channels :math:`C_{in}`, or ``0`` for a cell without input.
-        hidden_dim: The hidden channels :math:`C_{hid}`.
-        input_kernel_size: The kernel of ``conv_x``, an int or a ``(kh, kw)`` pair.
-        state_kernel_size: The kernel of ``conv_h``, an int or a ``(kh, kw)`` pair.
-        peephole: If ``True``, per-channel peepholes, starting at zero. Default: ``True``
-    """
-
-    def __init__(
-        self,
-        input_dim: int,
-        hidden_dim: int,
-        input_kernel_size: int | tuple[int, int],
-        state_kernel_size: int | tuple[int, int],
-        *,
-        peephole: bool = True,
-        owner: str = _OWNER,
-    ) -> None:
-        super().__init__()
-        if input_dim != 0:
-            _positive_int(input_dim, "input_dim", owner)
-        self.input_dim = input_dim
-        self.hidden_dim = _positive_int(hidden_dim, "hidden_dim", owner)
-        self.input_kernel_size = _kernel_pair(input_kernel_size, "input_kernel_size", owner)
-        self.state_kernel_size = _kernel_pair(state_kernel_size, "state_kernel_size", owner)
-        self.peephole = bool(peephole)
-        gates = 4 * hidden_dim
-        if input_dim:
-            self.conv_x = nn.Conv2d(input_dim, gates, self.input_kernel_size, padding="same")
-        else:
-            self.register_module("conv_x", None)
-        # One bias per gate channel: on the input convolution when there is one, else here.
-        self.conv_h = nn.Conv2d(
-            hidden_dim, gates, self.state_kernel_size, padding="same", bias=not input_dim
-        )
-        _register_peepholes(self, hidden_dim, self.peephole)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Re-draw the convolutions as :class:`~torch.nn.Conv2d` does; zero the peepholes."""
-        if self.conv_x is not None:
-            self.conv_x.reset_parameters()
-        self.conv_h.reset_parameters()
-        _zero_peepholes(self)
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.input_dim}, {self.hidden_dim}, input_kernel_size={self.input_kernel_size}, "
-            f"state_kernel_size={self.state_kernel_size}, peephole={self.peephole}"
-        )
-
-    def _step(self, x: Tensor | None, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-        """One unchecked step; ``x`` of shape (B, C_in, H, W), or ``None`` without input."""
-        gates = self.conv_h(h)  # (B, 4 * C_hid, H, W)
-        if self.conv_x is not None:
-            gates = gates + self.conv_x(x)  # (B, 4 * C_hid, H, W)
-        return _lstm_update(gates, c, self.peephole_i, self.peephole_f, self.peephole_o)
-
-
-def _per_layer(value: object, layers: int, name: str) -> list[tuple[int, int]]:
-    """Expand a kernel size (an int for all, or one entry per layer) to one pair per layer."""
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        if len(value) != layers:
-            raise ValueError(
-                f"{_OWNER}: expected {name} to be an int or one entry per layer ({layers}), "
-                f"got a sequence of length {len(value)} (for one (kh, kw) kernel in every "
-                f"layer, pass [(kh, kw)] * {layers})"
-            )
-        return [_kernel_pair(v, name, _OWNER) for v in value]
-    return [_kernel_pair(value, name, _OWNER)] * layers
-
-
 class EncoderForecaster(nn.Module):
     r"""The encoding-forecasting network of Shi et al. (2015): read frames, then predict frames.
 
@@ -199,7 +110,8 @@ class EncoderForecaster(nn.Module):
     where the input-to-state kernels :math:`W_{x\cdot}` and the state-to-state kernels
     :math:`W_{h\cdot}` may differ in size (the paper's "ConvLSTM(9x9)-1x1-128-1x1-128" is
     input-to-state 9x9, state-to-state 1x1, hidden 128 and 128), and the forecaster's first
-    layer has no :math:`W_{x\cdot}` terms. With the paper's settings (16 channels from
+    layer has no :math:`W_{x\cdot}` terms. Every layer is a :class:`ConvLSTMCell` (fused when its
+    two kernels have the same size); the encoder runs through :class:`ConvLSTM`'s loop. With the paper's settings (16 channels from
     :math:`4 \times 4` patches) the parameter counts are exactly those of its Table 1.
 
     The output is the raw :math:`1 \times 1` convolution: apply :func:`torch.sigmoid` for
@@ -210,15 +122,21 @@ class EncoderForecaster(nn.Module):
         input_dim: The channels :math:`C_{in}` of the input frames.
         hidden_dims: The hidden channels of every layer, one entry per layer, or an int for a
             single layer.
-        input_kernel_sizes: The input-to-state kernel of every layer: an int (the same for
-            all) or a sequence with one entry per layer, each an int or a ``(kh, kw)`` pair.
-            Default: ``5``
+        input_kernel_sizes: The input-to-state kernel of every layer: an int or a
+            ``(kh, kw)`` tuple (the same for all) or a list with one entry per layer, each an
+            int or a ``(kh, kw)`` pair. Default: ``5``
         state_kernel_sizes: The state-to-state kernel of every layer, in the same forms.
             Default: ``5``
         output_dim: The channels :math:`C_{out}` of the predicted frames, or ``None`` for
             :math:`C_{in}`. Default: ``None``
         peephole: If ``True``, every cell has per-channel peepholes (see
-            :class:`ConvLSTMCell`), starting at zero. Default: ``True``
+            :class:`ConvLSTMCell`), starting at zero. On by default, as in the paper's model;
+            :class:`ConvLSTM` leaves them off by default, like :class:`torch.nn.LSTM`.
+            Default: ``True``
+        padding_mode, dilation, state_dilation, forget_bias, dropout, recurrent_dropout: The
+            options of every :class:`ConvLSTMCell` of both stacks, which documents them. Dropout
+            masks are drawn once per call of ``forward``, for the encoder and the forecaster.
+            Defaults: ``"zeros"``, ``1``, ``1``, ``None``, ``0.0``, ``0.0``
 
     Inputs: input, steps
         * **input**: tensor of shape :math:`(B, T, C_{in}, H, W)`, the frames to read.
@@ -254,10 +172,16 @@ class EncoderForecaster(nn.Module):
         input_dim: int,
         hidden_dims: int | Sequence[int],
         *,
-        input_kernel_sizes: int | Sequence[int | tuple[int, int]] = 5,
-        state_kernel_sizes: int | Sequence[int | tuple[int, int]] = 5,
+        input_kernel_sizes: int | tuple[int, int] | Sequence[int | tuple[int, int]] = 5,
+        state_kernel_sizes: int | tuple[int, int] | Sequence[int | tuple[int, int]] = 5,
         output_dim: int | None = None,
         peephole: bool = True,
+        padding_mode: str = "zeros",
+        dilation: int | tuple[int, int] = 1,
+        state_dilation: int | tuple[int, int] = 1,
+        forget_bias: float | None = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.input_dim = _positive_int(input_dim, "input_dim", _OWNER)
@@ -272,11 +196,11 @@ class EncoderForecaster(nn.Module):
             dims = [hidden_dims]
         self.hidden_dims = [_positive_int(d, "hidden_dims", _OWNER) for d in dims]
         self.num_layers = len(self.hidden_dims)
-        self.input_kernel_sizes = _per_layer(
-            input_kernel_sizes, self.num_layers, "input_kernel_sizes"
+        self.input_kernel_sizes = _per_layer_kernels(
+            input_kernel_sizes, self.num_layers, "input_kernel_sizes", _OWNER
         )
-        self.state_kernel_sizes = _per_layer(
-            state_kernel_sizes, self.num_layers, "state_kernel_sizes"
+        self.state_kernel_sizes = _per_layer_kernels(
+            state_kernel_sizes, self.num_layers, "state_kernel_sizes", _OWNER
         )
         self.output_dim = (
             self.input_dim
@@ -284,20 +208,24 @@ class EncoderForecaster(nn.Module):
             else _positive_int(output_dim, "output_dim", _OWNER)
         )
         self.peephole = bool(peephole)
-        kernels = list(zip(self.input_kernel_sizes, self.state_kernel_sizes, strict=True))
         encoder_in = [self.input_dim, *self.hidden_dims[:-1]]
         forecaster_in = [0, *self.hidden_dims[:-1]]  # the first forecaster layer reads nothing
+        # Written once, in the cell: every layer of both stacks gets the same options.
+        options = {
+            "peephole": self.peephole,
+            "padding_mode": padding_mode,
+            "dilation": dilation,
+            "state_dilation": state_dilation,
+            "forget_bias": forget_bias,
+            "dropout": dropout,
+            "recurrent_dropout": recurrent_dropout,
+        }
+        kernels = (self.input_kernel_sizes, self.state_kernel_sizes)
         self.encoder = nn.ModuleList(
-            _SplitConvLSTMCell(c_in, c_hid, k_in, k_state, peephole=peephole)
-            for c_in, c_hid, (k_in, k_state) in zip(
-                encoder_in, self.hidden_dims, kernels, strict=True
-            )
+            _cells(ConvLSTMCell, encoder_in, self.hidden_dims, *kernels, owner=_OWNER, **options)
         )
         self.forecaster = nn.ModuleList(
-            _SplitConvLSTMCell(c_in, c_hid, k_in, k_state, peephole=peephole)
-            for c_in, c_hid, (k_in, k_state) in zip(
-                forecaster_in, self.hidden_dims, kernels, strict=True
-            )
+            _cells(ConvLSTMCell, forecaster_in, self.hidden_dims, *kernels, owner=_OWNER, **options)
         )
         self.head = nn.Conv2d(sum(self.hidden_dims), self.output_dim, kernel_size=1)
 
@@ -312,7 +240,7 @@ class EncoderForecaster(nn.Module):
             f"{self.input_dim}, {self.hidden_dims}, "
             f"input_kernel_sizes={self.input_kernel_sizes}, "
             f"state_kernel_sizes={self.state_kernel_sizes}, output_dim={self.output_dim}, "
-            f"peephole={self.peephole}"
+            f"peephole={self.peephole}{self.encoder[0]._options_repr()}"
         )
 
     def forward(self, x: Tensor, steps: int) -> Tensor:
@@ -323,22 +251,35 @@ class EncoderForecaster(nn.Module):
             raise ValueError(
                 f"{_OWNER}: expected at least one input frame, got an empty time dimension T=0"
             )
-        batch, frames, _, height, width = x.shape
-        states = [
-            (x.new_zeros(batch, c_hid, height, width), x.new_zeros(batch, c_hid, height, width))
-            for c_hid in self.hidden_dims
+        # The encoder is a stack like ConvLSTM: layers outside, time inside, through the same
+        # loop (the input half of every frame in one call, where that pays).
+        layer_input = x  # (B, T, C, H, W)
+        states = []
+        for cell in self.encoder:
+            layer_input, h, c = _run_layer(
+                cell,
+                layer_input,
+                None,
+                channels_last=False,
+                precompute_input=precomputes_input(cell, layer_input),
+            )  # (B, T, C_hid, H, W), then h and c each (B, C_hid, H, W)
+            states.append((h, c))
+        # Variational dropout: each forecaster cell's masks hold for the whole forecast.
+        masks = [
+            cell.dropout_masks(c) for cell, (_, c) in zip(self.forecaster, states, strict=True)
         ]
-        # Time outside, layers inside: the forecaster needs every layer's state at each step.
-        for t in range(frames):
-            layer_input = x[:, t]  # (B, C_in, H, W)
-            for layer, cell in enumerate(self.encoder):
-                states[layer] = cell._step(layer_input, *states[layer])
-                layer_input = states[layer][0]  # (B, C_hid, H, W)
+        # Time outside, layers inside: the head needs every layer's state at each step.
         outputs = []
         for _ in range(steps):
-            layer_input = None
+            layer_input = None  # the first forecaster layer reads nothing but its state
             for layer, cell in enumerate(self.forecaster):
-                states[layer] = cell._step(layer_input, *states[layer])
+                h, c = states[layer]
+                mask_x, mask_h = masks[layer]
+                if mask_x is not None:
+                    layer_input = layer_input * mask_x  # (B, C_in, H, W)
+                if mask_h is not None:
+                    h = h * mask_h  # (B, C_hid, H, W)
+                states[layer] = cell.update(cell.gates(layer_input, h), c)[:2]
                 layer_input = states[layer][0]  # (B, C_hid, H, W)
             hidden = torch.cat([h for h, _ in states], dim=1)  # (B, sum of C_hid, H, W)
             outputs.append(self.head(hidden))  # (B, C_out, H, W)

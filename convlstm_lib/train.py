@@ -15,7 +15,7 @@ from tqdm.auto import trange
 from .cell import _positive_int
 from .model import ConvLSTM
 
-__all__ = ["FitHistory", "NextFramePredictor", "evaluate", "fit"]
+__all__ = ["FitHistory", "NextFramePredictor", "evaluate", "fit", "native_autocast_dtype"]
 
 _READOUTS = ("hidden", "conv")
 
@@ -156,6 +156,37 @@ def _check_options(batch_size: object, autocast_dtype: object, owner: str) -> No
             f"{owner}: expected autocast_dtype to be a torch.dtype or None, "
             f"got {type(autocast_dtype).__name__}"
         )
+
+
+def native_autocast_dtype(device: torch.device | str = "cpu") -> torch.dtype | None:
+    """The low precision that ``device`` computes natively, for ``autocast_dtype``, or ``None``.
+
+    * CPU: :attr:`torch.bfloat16` where the processor has bfloat16 instructions (AVX-512 BF16
+      or AMX); ``None`` elsewhere, where oneDNN emulates bfloat16 and training gets slower, not
+      faster: an epoch of the post's recipe took 25 s under bfloat16 autocast against 2.1 s in
+      float32 on an AVX2 processor.
+    * CUDA: :attr:`torch.bfloat16` where the GPU supports it, else :attr:`torch.float16`.
+    * anything else: ``None``.
+
+    Args:
+        device: the device the model runs on. Default: ``"cpu"``
+
+    Returns:
+        A dtype for :func:`fit`'s and :func:`evaluate`'s ``autocast_dtype``, or ``None`` for
+        full precision.
+
+    Examples::
+
+        >>> native_autocast_dtype("meta") is None
+        True
+    """
+    device_type = torch.device(device).type
+    if device_type == "cpu":
+        native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+        return torch.bfloat16 if native else None
+    if device_type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return None
 
 
 def _autocast(device_type: str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:

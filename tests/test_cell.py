@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from convlstm_lib import ConvLSTMCell
+from convlstm_lib import CellStep, ConvLSTMCell
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 
@@ -193,7 +193,13 @@ def test_extra_repr():
 @pytest.mark.parametrize(
     ("args", "kwargs", "error", "message"),
     [
-        ((0, 4), {}, ValueError, "ConvLSTMCell: expected input_dim to be positive, got 0"),
+        ((-1, 4), {}, ValueError, "ConvLSTMCell: expected input_dim to be positive, got -1"),
+        (
+            (3, 4),
+            {"state_kernel_size": (1, 2, 3)},
+            ValueError,
+            r"expected state_kernel_size to be an int or a \(kh, kw\) pair",
+        ),
         ((3, -1), {}, ValueError, "ConvLSTMCell: expected hidden_dim to be positive, got -1"),
         ((3.0, 4), {}, TypeError, "ConvLSTMCell: expected input_dim to be an int, got float"),
         ((3, 4, 0), {}, ValueError, "ConvLSTMCell: expected kernel_size to be positive, got 0"),
@@ -276,3 +282,139 @@ def test_bad_input(x, state, error, message):
     cell = ConvLSTMCell(3, 4)
     with pytest.raises(error, match=message):
         cell(x, state)
+
+
+@pytest.mark.parametrize(
+    ("state", "error", "message"),
+    [
+        (
+            (torch.zeros(2, 4, 8, 8, dtype=torch.bfloat16),) * 2,
+            TypeError,
+            r"expected state h of the input's dtype torch.float32, got torch.bfloat16",
+        ),
+        (
+            (torch.zeros(2, 4, 8, 8), torch.zeros(2, 4, 8, 8, dtype=torch.bool)),
+            TypeError,
+            r"expected state c of the input's dtype torch.float32, got torch.bool",
+        ),
+        (
+            (torch.zeros(2, 4, 8, 8, dtype=torch.int64),) * 2,
+            TypeError,
+            r"expected state h of the input's dtype torch.float32, got torch.int64",
+        ),
+        (
+            (torch.zeros(2, 4, 8, 8, device="meta"),) * 2,
+            ValueError,
+            r"expected state h on the input's device cpu, got meta",
+        ),
+    ],
+)
+def test_state_of_another_dtype_or_device_is_refused(state, error, message):
+    # A bfloat16 state used to turn a float32 cell's outputs bfloat16; a bool one passed.
+    with pytest.raises(error, match=message):
+        ConvLSTMCell(3, 4)(torch.randn(2, 3, 8, 8), state)
+
+
+def test_float64_under_autocast_is_refused_clearly():
+    cell = ConvLSTMCell(3, 4)
+    with (
+        torch.autocast("cpu", dtype=torch.bfloat16),
+        pytest.raises(TypeError, match=r"dtype torch.float32, got torch.float64 \(autocast"),
+    ):
+        cell(torch.randn(1, 3, 4, 4, dtype=torch.float64))
+
+
+def test_float64_cell_runs_under_autocast_in_float64():
+    # Autocast never casts float64, so a float64 cell computes in float64 under it.
+    cell = ConvLSTMCell(3, 4).double()
+    x = torch.randn(1, 3, 4, 4, dtype=torch.float64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        h, c = cell(x, cell.init_state(x))
+    assert h.dtype == c.dtype == torch.float64
+    assert_close((h, c), cell(x, cell.init_state(x)))
+
+
+@pytest.mark.parametrize("peephole", [False, True])
+@pytest.mark.parametrize("state_kernel_size", [None, 1])
+def test_step_returns_the_gates_forward_uses(peephole, state_kernel_size):
+    torch.manual_seed(0)
+    cell = ConvLSTMCell(3, 4, 3, state_kernel_size=state_kernel_size, peephole=peephole)
+    if peephole:
+        randomise_peepholes(cell)
+    x, h, c = torch.randn(2, 3, 5, 6), torch.randn(2, 4, 5, 6), torch.randn(2, 4, 5, 6)
+    step = cell.step(x, (h, c))
+    assert isinstance(step, CellStep)
+    assert_close((step.h, step.c), cell(x, (h, c)), rtol=0, atol=0)
+    # The gates are the ones the update multiplies.
+    assert_close(step.c, step.f * c + step.i * step.g)
+    assert_close(step.h, step.o * torch.tanh(step.c))
+    i, f, g, o = cell.gates(x, h).chunk(4, dim=1)
+    if peephole:
+        i, f = i + cell.peephole_i * c, f + cell.peephole_f * c
+        o = o + cell.peephole_o * step.c
+    assert_close(step.i, torch.sigmoid(i))
+    assert_close(step.f, torch.sigmoid(f))
+    assert_close(step.g, torch.tanh(g))
+    assert_close(step.o, torch.sigmoid(o))
+
+
+@pytest.mark.parametrize(("kernel_size", "state_kernel_size"), [(3, 1), (5, 3), ((1, 3), 2)])
+def test_split_kernels_match_written_out_equations(kernel_size, state_kernel_size):
+    torch.manual_seed(0)
+    cell = ConvLSTMCell(3, 4, kernel_size, state_kernel_size=state_kernel_size, peephole=True)
+    randomise_peepholes(cell)
+    assert cell.conv is None
+    assert cell.conv_x.kernel_size == cell.kernel_size and cell.conv_x.bias is not None
+    assert cell.conv_h.kernel_size == cell.state_kernel_size and cell.conv_h.bias is None
+    x, h, c = torch.randn(2, 3, 7, 6), torch.randn(2, 4, 7, 6), torch.randn(2, 4, 7, 6)
+    gates = cell.conv_x(x) + cell.conv_h(h)
+    i, f, g, o = gates.chunk(4, dim=1)
+    i = torch.sigmoid(i + cell.peephole_i * c)
+    f = torch.sigmoid(f + cell.peephole_f * c)
+    c_ref = f * c + i * torch.tanh(g)
+    h_ref = torch.sigmoid(o + cell.peephole_o * c_ref) * torch.tanh(c_ref)
+    assert_close(cell(x, (h, c)), (h_ref, c_ref))
+
+
+def test_split_layout_checkpoint_loads_into_the_fused_cell():
+    # The forecaster's cells used to keep conv_x and conv_h even for equal kernels.
+    torch.manual_seed(0)
+    fused = ConvLSTMCell(3, 4, 3, peephole=True)
+    old = {
+        "conv_x.weight": torch.randn(16, 3, 3, 3),
+        "conv_x.bias": torch.randn(16),
+        "conv_h.weight": torch.randn(16, 4, 3, 3),
+        **{name: torch.randn(4, 1, 1) for name in ("peephole_i", "peephole_f", "peephole_o")},
+    }
+    fused.load_state_dict(old)
+    assert torch.equal(fused.conv.weight[:, :3], old["conv_x.weight"])
+    assert torch.equal(fused.conv.weight[:, 3:], old["conv_h.weight"])
+    assert torch.equal(fused.conv.bias, old["conv_x.bias"])
+    x, h = torch.randn(2, 3, 5, 5), torch.randn(2, 4, 5, 5)
+    conv = nn.functional.conv2d
+    expected = conv(x, old["conv_x.weight"], old["conv_x.bias"], padding="same")
+    expected = expected + conv(h, old["conv_h.weight"], padding="same")
+    assert_close(fused.gates(x, h), expected)
+
+
+def test_cell_without_input_reads_only_its_state():
+    torch.manual_seed(0)
+    cell = ConvLSTMCell(0, 4, 3)
+    assert cell.conv is None and cell.conv_x is None and cell.conv_h.bias is not None
+    h, c = torch.randn(1, 4, 5, 5), torch.randn(1, 4, 5, 5)
+    i, f, g, o = cell.conv_h(h).chunk(4, dim=1)
+    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    assert_close(cell(None, (h, c)), (torch.sigmoid(o) * torch.tanh(c_new), c_new))
+    with pytest.raises(ValueError, match="a cell without input needs a state"):
+        cell(None)
+    with pytest.raises(ValueError, match="expected input None for a cell without input"):
+        cell(torch.randn(1, 1, 5, 5), (h, c))
+    with pytest.raises(ValueError, match=r"expected state c of shape .* = \(1, 4, 5, 5\)"):
+        cell(None, (h, c[..., :4]))
+
+
+def test_repr_names_a_different_state_kernel():
+    assert "kernel_size=(3, 3), bias" in repr(ConvLSTMCell(1, 2, 3))
+    assert "kernel_size=(9, 9), state_kernel_size=(1, 1), bias" in repr(
+        ConvLSTMCell(1, 2, 9, state_kernel_size=1)
+    )

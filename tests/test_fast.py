@@ -177,26 +177,56 @@ def test_accepts_channels_last_states():
 
 def test_switches_keep_the_model_and_show_in_repr():
     plain = ConvLSTM(1, [4, 2], 3, peephole=True, **PLAIN)
-    fast = ConvLSTM(
-        1, [4, 2], 3, peephole=True, channels_last=True, precompute_input=True, fuse_gates=True
-    )
+    fast = ConvLSTM(1, [4, 2], 3, peephole=True, channels_last=True, precompute_input=True)
     assert plain.state_dict().keys() == fast.state_dict().keys()
     for key, value in plain.state_dict().items():
         assert value.shape == fast.state_dict()[key].shape
     text = repr(fast)
-    assert "channels_last=True, precompute_input=True, fuse_gates=True" in text
+    assert "channels_last=True, precompute_input=True" in text
     assert "channels_last=None, precompute_input=None" in repr(ConvLSTM(1, 4, 3, num_layers=1))
+
+
+def beam_input(batch, **kwargs):
+    """A layer input of the post's shape: 5 frames of 24 x 24, one channel."""
+    return torch.empty(batch, 5, 1, 24, 24, **kwargs)
 
 
 def test_precompute_input_rule():
     model = ConvLSTM(1, [64, 1, 1], 3)  # C_in < C_hid, then C_in > C_hid, then C_in == C_hid
     assert model.precompute_input is None
-    assert [precomputes_input(cell, "cpu") for cell in model.cells] == [False, True, True]
-    assert all(precomputes_input(cell, "cuda") for cell in model.cells)
-    if keep_freed_memory():  # glibc reuses freed memory: batching pays in every layer
-        assert all(precomputes_input(cell, "cpu") for cell in model.cells)
-        keep_freed_memory(False)
-        assert not precomputes_input(model.cells[0], "cpu")
+    # The post's 100 movies: 59 MB of float32 gates per step, above glibc's 32 MiB.
+    x = beam_input(100)
+    assert [precomputes_input(cell, x) for cell in model.cells] == [False, True, True]
+    # Ten movies, or bfloat16 gates under autocast: within 32 MiB, reused by glibc.
+    assert precomputes_input(model.cells[0], beam_input(10))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert precomputes_input(model.cells[0], beam_input(100))
+    assert not precomputes_input(model.cells[0], beam_input(60, dtype=torch.float64))
+
+
+def test_precompute_input_rule_ignores_the_allocator_setting():
+    # It used to change with keep_freed_memory(), so one call changed every later model.
+    model = ConvLSTM(1, [64, 1], 3)
+    x = beam_input(100)
+    before = [precomputes_input(cell, x) for cell in model.cells]
+    was = keep_freed_memory()
+    try:
+        assert [precomputes_input(cell, x) for cell in model.cells] == before
+    finally:
+        keep_freed_memory(was)
+
+
+def test_precompute_input_rule_on_cuda_batches_every_layer():
+    class FakeCuda:
+        type = "cuda"
+
+    class FakeInput:
+        device = FakeCuda()
+        dtype = torch.float32
+        shape = (100, 5, 1, 24, 24)
+
+    model = ConvLSTM(1, [64, 1], 3)
+    assert all(precomputes_input(cell, FakeInput()) for cell in model.cells)
 
 
 def test_precompute_input_rule_is_what_forward_runs(monkeypatch):
@@ -210,6 +240,8 @@ def test_precompute_input_rule_is_what_forward_runs(monkeypatch):
         return run_layer(cell, x, state, **options)
 
     monkeypatch.setattr(model_module, "_run_layer", spy)
+    # One step's gates of the first layer (4 x 8 channels of 4x4 floats) are 2 KiB.
+    monkeypatch.setattr(model_module, "_MMAP_THRESHOLD_MAX", 1024)
     x = torch.randn(1, 2, 1, 4, 4)
     ConvLSTM(1, [8, 1], 3)(x)
     ConvLSTM(1, [8, 1], 3, precompute_input=True)(x)
@@ -227,15 +259,10 @@ def test_default_channels_last_rule():
     not os.environ.get("CONVLSTM_TEST_COMPILE"),
     reason="torch.compile takes 20-80 s on 2 CPU cores; set CONVLSTM_TEST_COMPILE=1 to run",
 )
-@pytest.mark.parametrize("peephole", [False, True])
-def test_fuse_gates_matches_the_plain_path(peephole):
+def test_torch_compile_of_the_model_matches_the_plain_path():
+    # fuse_gates is retired: torch.compile(model) compiles the whole step, per module.
     plain, fast = make_pair(
-        {"fuse_gates": True},
-        hidden_dims=[3, 2],
-        kernel_sizes=3,
-        num_layers=None,
-        batch_first=True,
-        peephole=peephole,
+        {}, hidden_dims=[3, 2], kernel_sizes=3, num_layers=None, batch_first=True, peephole=True
     )
     x = make_input(True, 3, (5, 5))
-    assert_runs_close(run(fast, x), run(plain, x), rtol=1e-5, atol=1e-5)
+    assert_runs_close(run(torch.compile(fast), x), run(plain, x), rtol=1e-5, atol=1e-5)

@@ -17,7 +17,6 @@ from convlstm_lib import (
     persistence,
     to_patches,
 )
-from convlstm_lib.forecaster import _SplitConvLSTMCell
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 
@@ -47,6 +46,7 @@ def test_parameter_counts_of_the_papers_table_1(hidden, k_in, k_state, expected)
 def test_forecaster_first_layer_has_no_input_weights():
     model = EncoderForecaster(16, [8, 4], input_kernel_sizes=3, state_kernel_sizes=1)
     first, second = model.forecaster
+    assert isinstance(first, ConvLSTMCell) and first.input_dim == 0
     assert first.conv_x is None and first.conv_h.bias is not None
     assert second.conv_x.in_channels == 8 and second.conv_h.bias is None
     assert model.encoder[0].conv_x.kernel_size == (3, 3)
@@ -54,32 +54,38 @@ def test_forecaster_first_layer_has_no_input_weights():
     assert model.head.in_channels == 8 + 4 and model.head.kernel_size == (1, 1)
 
 
-@pytest.mark.parametrize("kernel_size", [1, 3, (3, 5)])
-def test_split_cell_computes_what_convlstmcell_computes(kernel_size):
-    torch.manual_seed(0)
-    reference = ConvLSTMCell(3, 5, kernel_size, peephole=True)
-    cell = _SplitConvLSTMCell(3, 5, kernel_size, kernel_size, peephole=True)
-    with torch.no_grad():
-        for weight in (reference.peephole_i, reference.peephole_f, reference.peephole_o):
-            weight.normal_()
-        cell.conv_x.weight.copy_(reference.conv.weight[:, :3])
-        cell.conv_h.weight.copy_(reference.conv.weight[:, 3:])
-        cell.conv_x.bias.copy_(reference.conv.bias)
-        for name in ("peephole_i", "peephole_f", "peephole_o"):
-            getattr(cell, name).copy_(getattr(reference, name))
-    x, h, c = torch.randn(2, 3, 6, 7), torch.randn(2, 5, 6, 7), torch.randn(2, 5, 6, 7)
-    for got, want in zip(cell._step(x, h, c), reference(x, (h, c)), strict=True):
-        assert_close(got, want)
+def test_equal_kernels_make_fused_cells():
+    model = EncoderForecaster(16, [8, 4], input_kernel_sizes=3, state_kernel_sizes=3)
+    assert all(cell.conv is not None for cell in (*model.encoder, model.forecaster[1]))
+    assert model.forecaster[0].conv is None  # no input: only the state convolution
 
 
-def test_inputless_cell_reads_only_its_state():
+def test_checkpoint_of_the_split_cells_loads():
+    # Before one cell served every model, equal kernels too were kept as conv_x and conv_h.
     torch.manual_seed(0)
-    cell = _SplitConvLSTMCell(0, 4, 3, 3)
-    h, c = torch.randn(1, 4, 5, 5), torch.randn(1, 4, 5, 5)
-    gates = cell.conv_h(h)
-    i, f, g, o = gates.chunk(4, dim=1)
-    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    assert_close(cell._step(None, h, c), (torch.sigmoid(o) * torch.tanh(c_new), c_new))
+    model = EncoderForecaster(2, [3, 3], input_kernel_sizes=3, state_kernel_sizes=3)
+    old = {}
+    for key, value in model.state_dict().items():
+        prefix, _, name = key.rpartition("conv.")
+        if not _ or not prefix.startswith(("encoder", "forecaster.1")):
+            old[key] = value
+            continue
+        c_in = 2 if prefix.startswith("encoder.0") else 3
+        if name == "weight":
+            old[prefix + "conv_x.weight"] = value[:, :c_in]
+            old[prefix + "conv_h.weight"] = value[:, c_in:]
+        else:
+            old[prefix + "conv_x.bias"] = value
+    assert "encoder.0.conv_x.weight" in old and "encoder.0.conv.weight" not in old
+    fresh = EncoderForecaster(2, [3, 3], input_kernel_sizes=3, state_kernel_sizes=3)
+    fresh.load_state_dict(old)
+    x = torch.randn(1, 3, 2, 4, 4)
+    assert_close(fresh(x, 2), model(x, 2), rtol=0, atol=0)
+
+
+def test_a_tuple_is_one_kernel_for_every_layer():
+    model = EncoderForecaster(2, [3, 3], input_kernel_sizes=(3, 5), state_kernel_sizes=1)
+    assert model.input_kernel_sizes == [(3, 5), (3, 5)]
 
 
 def test_peepholes_start_at_zero_and_can_be_off():
@@ -110,8 +116,8 @@ def test_matches_convlstm_encoder_then_a_manual_forecast():
     with torch.no_grad():
         for mine, theirs in zip(model.encoder, encoder.cells, strict=True):
             c_in = mine.input_dim
-            theirs.conv.weight.copy_(torch.cat([mine.conv_x.weight, mine.conv_h.weight], dim=1))
-            theirs.conv.bias.copy_(mine.conv_x.bias)
+            theirs.conv.weight.copy_(mine.conv.weight)
+            theirs.conv.bias.copy_(mine.conv.bias)
             for name in ("peephole_i", "peephole_f", "peephole_o"):
                 getattr(mine, name).normal_()
                 getattr(theirs, name).copy_(getattr(mine, name))
@@ -122,7 +128,7 @@ def test_matches_convlstm_encoder_then_a_manual_forecast():
     for _ in range(3):
         layer_input = None
         for layer, cell in enumerate(model.forecaster):
-            states[layer] = cell._step(layer_input, *states[layer])
+            states[layer] = cell(layer_input, states[layer])
             layer_input = states[layer][0]
         expected.append(model.head(torch.cat([h for h, _ in states], dim=1)))
     assert_close(model(x, steps=3), torch.stack(expected, dim=1))
@@ -160,7 +166,7 @@ def test_follows_the_input_dtype():
         (
             {"hidden_dims": [4, 4], "input_kernel_sizes": [3, 3, 3]},
             ValueError,
-            r"expected input_kernel_sizes to be an int or one entry per layer \(2\)",
+            r"the number of layers disagrees: 2 layers, input_kernel_sizes has 3 entries",
         ),
         (
             {"hidden_dims": [4], "state_kernel_sizes": 0},

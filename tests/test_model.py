@@ -216,12 +216,6 @@ def test_state_dict_keys():
     ("args", "kwargs", "error", "message"),
     [
         (
-            (1, 8, 3),
-            {},
-            ValueError,
-            "ConvLSTM: num_layers is required when hidden_dims and kernel_sizes are both ints",
-        ),
-        (
             (1, [8, 8], [3, 3, 3]),
             {},
             ValueError,
@@ -229,10 +223,16 @@ def test_state_dict_keys():
         ),
         ((1, [8, 8], 3), {"num_layers": 3}, ValueError, r"disagrees: hidden_dims=2, num_layers=3"),
         (
-            (1, 8, (3, 5)),
-            {"num_layers": 1},
+            (1, 8, [(3, 5)]),
+            {"num_layers": 2},
             ValueError,
-            r"kernel_sizes=2, num_layers=1 \(for one \(kh, kw\) kernel in every layer, pass \[\(kh, kw\)\] \* num_layers\)",
+            r"kernel_sizes=1, num_layers=2 \(one \(kh, kw\) tuple is one kernel for every layer\)",
+        ),
+        (
+            (1, 8, "3"),
+            {},
+            TypeError,
+            r"expected kernel_sizes to be an int, a \(kh, kw\) tuple or a list with one entry",
         ),
         (
             (1, [], 3),
@@ -332,3 +332,102 @@ def test_bad_state():
         TypeError, match=r"expected state to be a list with one \(h, c\) per layer, got Tensor"
     ):
         model(x, states[0][0])
+
+
+def test_a_tuple_is_one_kernel_for_every_layer_as_in_the_cell():
+    # ConvLSTM(1, 16, (3, 5)) used to build two layers, 3x3 and 5x5.
+    model = ConvLSTM(1, 16, (3, 5))
+    assert model.num_layers == 1 and model.kernel_sizes == [(3, 5)]
+    assert model.cells[0].conv.kernel_size == ConvLSTMCell(1, 16, (3, 5)).conv.kernel_size
+    assert ConvLSTM(1, [16, 8], (3, 5)).kernel_sizes == [(3, 5), (3, 5)]
+    assert ConvLSTM(1, [16, 8], [3, 5]).kernel_sizes == [(3, 3), (5, 5)]
+
+
+def test_one_layer_by_default_like_nn_lstm():
+    # ConvLSTM(1, 16) used to demand num_layers, while EncoderForecaster(1, 16) built one layer.
+    assert ConvLSTM(1, 16).num_layers == nn.LSTM(1, 16).num_layers == 1
+    assert ConvLSTM(1, 16).hidden_dims == [16]
+
+
+def test_outputs_are_contiguous_when_time_comes_first():
+    model = ConvLSTM(1, [4, 2], 3, batch_first=False)
+    layer_outputs, _ = model(torch.randn(3, 2, 1, 5, 5))  # (T, B, C_in, H, W)
+    assert all(out.is_contiguous() and out.shape[:2] == (3, 2) for out in layer_outputs)
+
+
+def test_float64_stack_runs_under_autocast():
+    # The stack used to cast its recurrent weight to bfloat16 whatever its dtype.
+    model = ConvLSTM(4, [2]).double()
+    x = torch.randn(1, 3, 4, 5, 5, dtype=torch.float64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outputs, _ = model(x)
+    assert outputs[0].dtype == torch.float64
+    assert_close(outputs[0], model(x)[0][0])
+
+
+def test_state_dtype_and_device_are_checked_per_layer():
+    model = ConvLSTM(1, [4, 2], 3)
+    x = torch.randn(2, 3, 1, 6, 6)
+    _, states = model(x)
+    bad = [states[0], (states[1][0].bfloat16(), states[1][1])]
+    with pytest.raises(TypeError, match=r"state h of layer 1 of the input's dtype torch.float32"):
+        model(x, bad)
+    meta = [states[0], tuple(t.to("meta") for t in states[1])]
+    with pytest.raises(ValueError, match=r"state h of layer 1 on the input's device cpu, got meta"):
+        model(x, meta)
+
+
+class ClampedCell(ConvLSTMCell):
+    """A subclass that changes the update: the stack must run it, not a copy of the math."""
+
+    def update(self, gates, c):
+        step = super().update(gates, c)
+        return step._replace(c=step.c.clamp(-0.1, 0.1))
+
+
+@pytest.mark.parametrize("precompute_input", [False, True])
+def test_the_stack_runs_the_cells_methods(precompute_input):
+    torch.manual_seed(0)
+    model = ConvLSTM(2, [3, 2], 3, precompute_input=precompute_input)
+    plain = model.cells[0]
+    model.cells[0] = ClampedCell(2, 3, 3)
+    model.cells[0].load_state_dict(plain.state_dict())
+    x = torch.randn(2, 4, 2, 5, 5)
+    outputs, states = model(x)
+    assert states[0][1].abs().max() <= 0.1
+    state = None
+    for t in range(4):
+        state = model.cells[0](x[:, t], state)
+        assert_close(outputs[0][:, t], state[0])
+
+
+@pytest.mark.parametrize("precompute_input", [False, True])
+def test_a_parametrized_weight_is_what_the_stack_uses(precompute_input):
+    from torch.nn.utils.parametrizations import weight_norm
+
+    torch.manual_seed(0)
+    model = ConvLSTM(2, [3], 3, precompute_input=precompute_input)
+    weight_norm(model.cells[0].conv)
+    with torch.no_grad():
+        model.cells[0].conv.parametrizations.weight.original0.mul_(0.5)
+    x = torch.randn(2, 3, 2, 4, 4)
+    outputs, _ = model(x)
+    state = None
+    for t in range(3):
+        state = model.cells[0](x[:, t], state)
+        assert_close(outputs[0][:, t], state[0])
+
+
+def test_padding_mode_of_the_cells_conv_holds_in_every_path():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 1, 5, 5)
+    runs = []
+    for precompute_input in (False, True):
+        torch.manual_seed(0)
+        model = ConvLSTM(1, [3], 3, precompute_input=precompute_input)
+        model.cells[0].conv.padding_mode = "circular"
+        runs.append(model(x)[0][0])
+    assert_close(runs[0], runs[1])
+    torch.manual_seed(0)
+    zeros = ConvLSTM(1, [3], 3)(x)[0][0]
+    assert not torch.allclose(runs[0], zeros)

@@ -13,6 +13,7 @@ from convlstm_lib import (
     evaluate,
     fit,
     make_beam_movies,
+    native_autocast_dtype,
 )
 
 
@@ -187,3 +188,21 @@ def test_fit_errors(kwargs, error, message):
 def test_evaluate_errors():
     with pytest.raises(ValueError, match="evaluate: expected inputs and targets with the same"):
         evaluate(nn.Identity(), torch.zeros(2, 3), torch.zeros(3, 3))
+
+
+@pytest.mark.parametrize(
+    ("avx512_bf16", "amx", "expected"),
+    [(True, False, torch.bfloat16), (False, True, torch.bfloat16), (False, False, None)],
+)
+def test_native_autocast_dtype_on_the_cpu(monkeypatch, avx512_bf16, amx, expected):
+    # Emulated bfloat16 is slower than float32: only bfloat16 instructions make it pay.
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert native_autocast_dtype("cpu") is expected
+    assert native_autocast_dtype(torch.device("cpu")) is expected
+
+
+@pytest.mark.parametrize(("bf16", "expected"), [(True, torch.bfloat16), (False, torch.float16)])
+def test_native_autocast_dtype_on_cuda(monkeypatch, bf16, expected):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: bf16)
+    assert native_autocast_dtype("cuda") is expected
