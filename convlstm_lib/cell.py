@@ -366,41 +366,36 @@ class ConvLSTMCell(nn.Module):
         self.forget_bias = forget_bias
         self.dropout = _fraction(dropout, "dropout", owner)
         self.recurrent_dropout = _fraction(recurrent_dropout, "recurrent_dropout", owner)
-        gates = 4 * self.hidden_dim
-        options = {"padding_mode": padding_mode}
+
+        def conv(
+            in_channels: int, size: tuple[int, int], dilation: tuple[int, int], bias: bool
+        ) -> nn.Conv2d:
+            return _same_conv(
+                in_channels,
+                4 * self.hidden_dim,
+                size,
+                bias=bias,
+                padding_mode=padding_mode,
+                dilation=dilation,
+            )
+
         same = (self.kernel_size, self.dilation) == (self.state_kernel_size, self.state_dilation)
         if self.input_dim and same:
-            self.conv = _same_conv(
-                self.input_dim + self.hidden_dim,
-                gates,
-                self.kernel_size,
-                bias=self.bias,
-                dilation=self.dilation,
-                **options,
+            self.conv = conv(
+                self.input_dim + self.hidden_dim, self.kernel_size, self.dilation, self.bias
             )
             self.conv_x = self.conv_h = None
         else:
             self.conv = None
-            self.conv_x = (
-                _same_conv(
-                    self.input_dim,
-                    gates,
-                    self.kernel_size,
-                    bias=self.bias,
-                    dilation=self.dilation,
-                    **options,
-                )
-                if self.input_dim
-                else None
-            )
+            self.conv_x = None
+            if self.input_dim:
+                self.conv_x = conv(self.input_dim, self.kernel_size, self.dilation, self.bias)
             # One bias per gate channel: on the input convolution when there is one, else here.
-            self.conv_h = _same_conv(
+            self.conv_h = conv(
                 self.hidden_dim,
-                gates,
                 self.state_kernel_size,
-                bias=self.bias and not self.input_dim,
-                dilation=self.state_dilation,
-                **options,
+                self.state_dilation,
+                self.bias and not self.input_dim,
             )
         _register_peepholes(self, self.hidden_dim, self.peephole)
         self.register_load_state_dict_pre_hook(_load_split_into_fused)
