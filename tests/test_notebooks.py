@@ -12,19 +12,21 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 from sphinx_external_toc.parsing import parse_toc_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 # The first code cell of every chapter: on Colab it installs the library, elsewhere it does
-# nothing. The repository's address is the one in _config.yml.
+# nothing. The repository's address and branch are _config.yml's (tools/set_repository.py
+# writes them; this test reads _config.yml on its own).
 COLAB_CELL = """\
 # On Colab, install the book's library first; everywhere else this cell does nothing.
 import sys
 
 if "google.colab" in sys.modules:
-    %pip install --quiet "convlstm_lib @ git+{url}\""""
+    %pip install --quiet "convlstm_lib @ git+{url}@{branch}\""""
 
 
 def _read(path: Path) -> nbformat.NotebookNode:
@@ -35,10 +37,12 @@ def _code_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
     return [cell for cell in notebook.cells if cell.cell_type == "code"]
 
 
-def _repository_url() -> str:
-    match = re.search(r"^repository:\s*\n\s+url:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M)
-    assert match, "_config.yml: expected repository.url, got none"
-    return match.group(1)
+def _repository() -> dict[str, str]:
+    repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    assert repository.get("url") and repository.get("branch"), (
+        f"_config.yml: expected repository.url and repository.branch, got {repository}"
+    )
+    return repository
 
 
 notebook_params = pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
@@ -89,7 +93,7 @@ def test_opens_with_title_and_subtitle(path: Path) -> None:
 @notebook_params
 def test_first_code_cell_installs_on_colab(path: Path) -> None:
     code = _code_cells(_read(path))
-    expected = COLAB_CELL.format(url=_repository_url())
+    expected = COLAB_CELL.format(**_repository())
     assert code and code[0].source == expected, (
         f"{path.name}: expected the Colab cell first:\n{expected}\ngot:\n"
         f"{code[0].source if code else None}"
