@@ -18,10 +18,11 @@ NOTEBOOK_TIMES := _build/notebook-times.txt
 # apt-get needs root; CI runners that are not root have password-less sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup vendor chromium book test lint unit notebooks browser bench clean
+.PHONY: help setup vendor chromium book lab test lint unit notebooks browser colab bench clean
 
 help:
 	@echo "make book      build the website into $(SITE) (executes every chapter)"
+	@echo "make lab       open the chapters in JupyterLab (prints the address to open)"
 	@echo "make test      lint, unit tests, every notebook under nbval, the strict book build,"
 	@echo "               then the browser tests against the built site"
 	@echo "make browser   only the browser tests (needs a built site)"
@@ -56,6 +57,11 @@ chromium: $(CHROMIUM)
 book: setup vendor
 	$(BIN)/jupyter-book build . --all -W -n --keep-going
 	@echo "The book is built: open $(CURDIR)/$(SITE)/index.html"
+
+# On this machine only (127.0.0.1); JupyterLab prints the address to open, token included.
+# Jupyter refuses to run as root (a container's user) without --allow-root.
+lab: setup
+	$(BIN)/jupyter lab notebooks/ --ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: setup
 	$(BIN)/ruff check .
