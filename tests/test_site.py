@@ -113,9 +113,19 @@ def base_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def screenshots() -> Path:
-    """The screenshots folder, emptied once per run so that it shows the current site only."""
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    SCREENSHOTS.mkdir(parents=True)
+    """The screenshots folder, emptied once per run so that it shows the current site only.
+
+    JupyterLab's screenshot (``jupyterlab.png``, from tests/test_lab.py, which runs first) is not
+    the site's, and stays.
+    """
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.iterdir():
+        if old.name == "jupyterlab.png":
+            continue
+        if old.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.unlink()
     return SCREENSHOTS
 
 
