@@ -6,10 +6,15 @@
   the rules its ``None`` switches follow, :func:`default_channels_last` and
   :func:`precomputes_input` (``model.py``).
 * :class:`EncoderForecaster`, :func:`to_patches`, :func:`from_patches`: many-frame forecasts
-  (``forecaster.py``); :func:`make_moving_digits` (``digits.py``); :func:`persistence`,
-  :class:`FCLSTM`, :func:`frame_mse`, :func:`frame_ssim` (``baselines.py``).
+  (``forecaster.py``); :func:`make_moving_mnist`,
+  :func:`mnist_digits` (``digits.py``); :func:`persistence`,
+  :class:`FCLSTM`, :func:`frame_mse`, :func:`frame_ssim`, :func:`frame_cross_entropy`
+  (``baselines.py``); :func:`bootstrap_interval`, :class:`Interval`: intervals over held-out
+  sequences (``stats.py``).
 * :func:`make_beam_movies`, :func:`next_frame_dataset`, :func:`next_frame_loader`: the post's
-  diagonal-beam movies and the next-frame task (``data.py``).
+  diagonal-beam movies and the next-frame task; :func:`beam_lane` and :func:`all_beam_movies`,
+  their train and test splits; :func:`nearest_distance`, how far a held-out set lies from the
+  training data (``data.py``).
 * :class:`NextFramePredictor`, :func:`fit`, :func:`evaluate`, :class:`FitHistory`: a readout for
   next-frame prediction and the training loop the chapters share, and
   :func:`native_autocast_dtype`, the low precision a device computes natively (``train.py``).
@@ -22,13 +27,21 @@
 """
 
 from .allocator import keep_freed_memory
-from .baselines import FCLSTM, frame_mse, frame_ssim, persistence
+from .baselines import FCLSTM, frame_cross_entropy, frame_mse, frame_ssim, persistence
 from .cell import CellStep, ConvLSTMCell
-from .data import make_beam_movies, next_frame_dataset, next_frame_loader
-from .digits import make_moving_digits
+from .data import (
+    all_beam_movies,
+    beam_lane,
+    make_beam_movies,
+    nearest_distance,
+    next_frame_dataset,
+    next_frame_loader,
+)
+from .digits import make_moving_mnist, mnist_digits
 from .files import book_file
 from .forecaster import EncoderForecaster, from_patches, to_patches
 from .model import ConvLSTM, default_channels_last, precomputes_input
+from .stats import Interval, bootstrap_interval
 from .train import FitHistory, NextFramePredictor, evaluate, fit, native_autocast_dtype
 
 __all__ = [
@@ -38,18 +51,25 @@ __all__ = [
     "ConvLSTMCell",
     "EncoderForecaster",
     "FitHistory",
+    "Interval",
     "NextFramePredictor",
+    "all_beam_movies",
+    "beam_lane",
     "book_file",
+    "bootstrap_interval",
     "default_channels_last",
     "evaluate",
     "fit",
+    "frame_cross_entropy",
     "frame_mse",
     "frame_ssim",
     "from_patches",
     "keep_freed_memory",
     "make_beam_movies",
-    "make_moving_digits",
+    "make_moving_mnist",
+    "mnist_digits",
     "native_autocast_dtype",
+    "nearest_distance",
     "next_frame_dataset",
     "next_frame_loader",
     "persistence",

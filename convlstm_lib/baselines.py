@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from .cell import _check_dtype, _positive_int
 
-__all__ = ["FCLSTM", "frame_mse", "frame_ssim", "persistence"]
+__all__ = ["FCLSTM", "frame_cross_entropy", "frame_mse", "frame_ssim", "persistence"]
 
 
 def _check_movie(x: object, owner: str) -> None:
@@ -36,29 +36,81 @@ def _check_pair(prediction: object, target: object, owner: str) -> None:
         )
 
 
-def frame_mse(prediction: Tensor, target: Tensor) -> Tensor:
-    r"""The mean squared error of every forecast step, averaged over movies and pixels.
+def _check_reduction(reduction: object, owner: str) -> str:
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"{owner}: expected reduction 'mean' or 'none', got {reduction!r}")
+    return reduction
+
+
+def _reduce(scores: Tensor, reduction: str) -> Tensor:
+    """(B, K) scores of every movie and step, or their mean over movies, (K,)."""
+    return scores if reduction == "none" else scores.mean(dim=0)
+
+
+def frame_mse(prediction: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
+    r"""The mean squared error of every forecast step, averaged over pixels (and movies).
+
+    Multiply by :math:`C H W` for the error summed over a frame's pixels, as OpenSTL and many
+    Moving MNIST tables report it.
 
     Args:
         prediction: tensor of shape :math:`(B, K, C, H, W)`.
         target: tensor of the same shape.
+        reduction: ``"mean"`` averages over the movies, ``"none"`` keeps one score per movie
+            (for intervals over movies). Default: ``"mean"``
 
     Returns:
-        A float64 tensor of shape :math:`(K,)`: entry :math:`k` scores the frame
-        :math:`k + 1` steps ahead.
+        A float64 tensor of shape :math:`(K,)` (or :math:`(B, K)`): entry :math:`k` scores the
+        frame :math:`k + 1` steps ahead.
 
     Examples::
 
         >>> truth = torch.zeros(3, 4, 1, 8, 8)
         >>> frame_mse(truth + 0.5, truth)
         tensor([0.2500, 0.2500, 0.2500, 0.2500], dtype=torch.float64)
+        >>> frame_mse(truth + 0.5, truth, reduction="none").shape
+        torch.Size([3, 4])
     """
     _check_pair(prediction, target, "frame_mse")
+    reduction = _check_reduction(reduction, "frame_mse")
     error = (prediction.double() - target.double()) ** 2  # (B, K, C, H, W)
-    return error.transpose(0, 1).flatten(1).mean(dim=1)  # (K,)
+    return _reduce(error.flatten(2).mean(dim=2), reduction)  # (B, K) or (K,)
 
 
-def frame_ssim(prediction: Tensor, target: Tensor, *, data_range: float = 1.0) -> Tensor:
+def frame_cross_entropy(prediction: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
+    r"""The binary cross-entropy of every forecast step, summed over a frame's pixels.
+
+    Summed over the :math:`K` steps as well, this is the per-sequence cross-entropy of Shi et
+    al.'s Table 1. Computed by :func:`torch.nn.functional.binary_cross_entropy`, which clamps
+    each log at :math:`-100`; a forecast that is exactly 0 or 1 where it is wrong (persistence)
+    is charged that clamp, so the score is meant for probability forecasts.
+
+    Args:
+        prediction: probabilities in :math:`[0, 1]`, tensor of shape :math:`(B, K, C, H, W)`.
+        target: values in :math:`[0, 1]`, tensor of the same shape.
+        reduction: ``"mean"`` averages over the movies, ``"none"`` keeps one score per movie.
+            Default: ``"mean"``
+
+    Returns:
+        A float64 tensor of shape :math:`(K,)` (or :math:`(B, K)`), in nats per frame.
+
+    Examples::
+
+        >>> truth = torch.zeros(2, 3, 1, 4, 4)
+        >>> frame_cross_entropy(truth + 0.5, truth)  # 16 pixels of log 2
+        tensor([11.0904, 11.0904, 11.0904], dtype=torch.float64)
+    """
+    from torch.nn import functional as F
+
+    _check_pair(prediction, target, "frame_cross_entropy")
+    reduction = _check_reduction(reduction, "frame_cross_entropy")
+    loss = F.binary_cross_entropy(prediction.double(), target.double(), reduction="none")
+    return _reduce(loss.flatten(2).sum(dim=2), reduction)  # (B, K) or (K,)
+
+
+def frame_ssim(
+    prediction: Tensor, target: Tensor, *, data_range: float = 1.0, reduction: str = "mean"
+) -> Tensor:
     r"""The structural similarity (SSIM) of every forecast step, averaged over movies.
 
     Computed frame by frame with :func:`skimage.metrics.structural_similarity` (a maintained
@@ -68,9 +120,11 @@ def frame_ssim(prediction: Tensor, target: Tensor, *, data_range: float = 1.0) -
         prediction: tensor of shape :math:`(B, K, C, H, W)`, :math:`H, W \geq 7`.
         target: tensor of the same shape.
         data_range: The range of the pixel values. Default: ``1.0``
+        reduction: ``"mean"`` averages over the movies, ``"none"`` keeps one score per movie.
+            Default: ``"mean"``
 
     Returns:
-        A float64 tensor of shape :math:`(K,)`; 1 means identical frames.
+        A float64 tensor of shape :math:`(K,)` (or :math:`(B, K)`); 1 means identical frames.
 
     Examples::
 
@@ -81,6 +135,7 @@ def frame_ssim(prediction: Tensor, target: Tensor, *, data_range: float = 1.0) -
     from skimage.metrics import structural_similarity
 
     _check_pair(prediction, target, "frame_ssim")
+    reduction = _check_reduction(reduction, "frame_ssim")
     pred = prediction.detach().double().permute(0, 1, 3, 4, 2).cpu().numpy()  # (B, K, H, W, C)
     true = target.detach().double().permute(0, 1, 3, 4, 2).cpu().numpy()  # (B, K, H, W, C)
     scores = torch.zeros(pred.shape[0], pred.shape[1], dtype=torch.float64)
@@ -89,7 +144,7 @@ def frame_ssim(prediction: Tensor, target: Tensor, *, data_range: float = 1.0) -
             scores[b, k] = structural_similarity(
                 pred[b, k], true[b, k], data_range=data_range, channel_axis=-1
             )
-    return scores.mean(dim=0)  # (K,)
+    return _reduce(scores, reduction)  # (B, K) or (K,)
 
 
 def persistence(x: Tensor, steps: int) -> Tensor:

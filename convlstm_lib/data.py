@@ -1,4 +1,5 @@
-"""Diagonal-beam movies, the toy data of the post, and the next-frame dataset built from them."""
+"""Diagonal-beam movies, the toy data of the post, their train and test lanes, and the next-frame
+dataset built from them."""
 
 from __future__ import annotations
 
@@ -9,9 +10,17 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from .cell import _positive_int
 
-__all__ = ["make_beam_movies", "next_frame_dataset", "next_frame_loader"]
+__all__ = [
+    "all_beam_movies",
+    "beam_lane",
+    "make_beam_movies",
+    "nearest_distance",
+    "next_frame_dataset",
+    "next_frame_loader",
+]
 
 _OWNER = "make_beam_movies"
+_SPLITS = ("all", "train", "test")
 
 
 def _check_movies(movies: object, owner: str) -> Tensor:
@@ -29,22 +38,69 @@ def _check_movies(movies: object, owner: str) -> Tensor:
     return movies
 
 
-def _hand_made_movie(length: int, size: int, beam_length: int) -> Tensor:
-    """Movie 0: the identity matrix padded into the frame, rolled one pixel up and right a frame.
+def _hand_made_movie(length: int, size: int, beam_length: int, speed: int) -> Tensor:
+    """Movie 0: the identity matrix padded into the frame, rolled ``speed`` pixels up and right a frame.
 
     Returns:
         A tensor of shape :math:`(T, 1, H, W)` with ``T = length`` and ``H = W = size``.
     """
     # Centre the square the beam sweeps over its ``length`` frames, any odd pixel going to the
     # top and the right: for the post's sizes this is its nnf_pad(c(6, 12, 12, 6)).
-    sweep = beam_length + length - 1
+    sweep = beam_length + speed * (length - 1)
     margin = (size - sweep) // 2
     left, top = margin, size - margin - beam_length
     beam = F.pad(
         torch.eye(beam_length), (left, size - left - beam_length, top, size - top - beam_length)
     )  # (H, W)
-    frames = [torch.roll(beam, shifts=(-t, t), dims=(0, 1)) for t in range(length)]
+    frames = [torch.roll(beam, shifts=(-speed * t, speed * t), dims=(0, 1)) for t in range(length)]
     return torch.stack(frames).unsqueeze(1)  # (T, 1, H, W)
+
+
+def beam_lane(tx: int, ty: int) -> str:
+    r"""The split a beam movie translated by ``(tx, ty)`` pixels belongs to: ``"train"`` or ``"test"``.
+
+    A lit pixel :math:`(r, c)` of a beam keeps :math:`r + c` as it moves up and right, so the
+    band of :math:`r + c` values a movie sweeps, its *lane*, is fixed by :math:`t_x + t_y` (``tx``
+    to the right, ``ty`` down). Every fourth lane, :math:`t_x + t_y \equiv 2 \pmod 4`, is held
+    out for testing. A frame that shows the whole beam tells its lane, so no movie of one split
+    occurs in the other, nor any such frame (only beams cut down at the frame's edge can look
+    alike); movie 0 (no translation) is a training movie.
+
+    Examples::
+
+        >>> beam_lane(0, 0), beam_lane(1, 1), beam_lane(5, -3)
+        ('train', 'test', 'test')
+    """
+    return "test" if (tx + ty) % 4 == 2 else "train"
+
+
+def _check_beam_args(
+    length: object, size: object, beam_length: object, speed: object, translate: object
+) -> tuple[int, int, int, int, float]:
+    length = _positive_int(length, "length", _OWNER)
+    size = _positive_int(size, "size", _OWNER)
+    beam_length = _positive_int(beam_length, "beam_length", _OWNER)
+    speed = _positive_int(speed, "speed", _OWNER)
+    if length < 2:
+        raise ValueError(f"{_OWNER}: expected length of at least 2 frames, got {length}")
+    if beam_length + speed * (length - 1) > size:
+        raise ValueError(
+            f"{_OWNER}: expected beam_length + speed * (length - 1) <= size so the beam stays "
+            f"in the frame, got {beam_length} + {speed} * ({length} - 1) > {size}"
+        )
+    if isinstance(translate, bool) or not isinstance(translate, (int, float)):
+        raise TypeError(
+            f"{_OWNER}: expected translate to be a float, got {type(translate).__name__}"
+        )
+    if not 0.0 <= translate <= 1.0:
+        raise ValueError(f"{_OWNER}: expected translate in [0, 1], got {translate}")
+    return length, size, beam_length, speed, float(translate)
+
+
+def _check_split(split: object) -> str:
+    if split not in _SPLITS:
+        raise ValueError(f"{_OWNER}: expected split in {list(_SPLITS)}, got {split!r}")
+    return split
 
 
 def make_beam_movies(
@@ -53,34 +109,42 @@ def make_beam_movies(
     length: int = 6,
     size: int = 24,
     beam_length: int = 6,
+    speed: int = 1,
     translate: float = 0.5,
+    split: str = "all",
     seed: int = 0,
 ) -> Tensor:
-    r"""Movies of a diagonal beam that moves one pixel up and one pixel right per frame.
+    r"""Movies of a diagonal beam that moves ``speed`` pixels up and ``speed`` right per frame.
 
     Movie 0 is made by hand, as in the post: a ``beam_length`` identity matrix padded into a
-    ``size`` x ``size`` frame, then :func:`torch.roll` ed by :math:`(-t, +t)` pixels for frame
-    :math:`t`. Its beam is placed so that it stays inside the frame for all ``length`` frames.
-    Every other movie is movie 0 under one random translation drawn by
+    ``size`` x ``size`` frame, then :func:`torch.roll` ed by :math:`(-st, +st)` pixels for frame
+    :math:`t` at speed :math:`s`. Its beam is placed so that it stays inside the frame for all
+    ``length`` frames. Every other movie is movie 0 under one random translation drawn by
     :class:`torchvision.transforms.v2.RandomAffine` (``degrees=0``, up to ``translate`` of the
     frame size each way, nearest interpolation), the same for all its frames. The translation
     is a whole number of pixels, so every value stays exactly 0 or 1, and parts of the beam
     shifted out of the frame are lost, as in the post. Within every movie, a lit pixel
-    :math:`(r, c)` of frame :math:`t` is lit at :math:`(r - 1, c + 1)` in frame :math:`t + 1`
+    :math:`(r, c)` of frame :math:`t` is lit at :math:`(r - s, c + s)` in frame :math:`t + 1`
     whenever that pixel is in the frame.
 
-    The draws use their own random state, seeded by ``seed``: the same seed gives the same
-    movies, and the global random state (:func:`torch.manual_seed`) is left as it was.
+    ``split="train"`` or ``"test"`` keeps only the draws whose translation lies in that split's
+    lanes (:func:`beam_lane`), drawing again until there are ``n``: the two splits cannot produce
+    the same movie. ``"all"`` (the post's data) keeps every draw. The draws use their own random
+    state, seeded by ``seed``: the same arguments give the same movies, and the global random
+    state (:func:`torch.manual_seed`) is left as it was.
 
     Args:
         n: The number of movies :math:`N`. Default: ``100``
         length: The number of frames :math:`T` per movie, at least 2. Default: ``6``
         size: The height and width :math:`H = W` of every frame. Default: ``24``
         beam_length: The number of lit pixels of the beam; the beam's path over ``length``
-            frames, ``beam_length + length - 1`` pixels on a side, must fit in the frame.
-            Default: ``6``
+            frames, ``beam_length + speed * (length - 1)`` pixels on a side, must fit in the
+            frame. Default: ``6``
+        speed: The pixels the beam moves up, and right, per frame. Default: ``1``
         translate: The largest translation, as a fraction of the frame size, in each
             direction, in :math:`[0, 1]`. Default: ``0.5``
+        split: ``"all"``, ``"train"`` or ``"test"``: which lanes the movies come from.
+            Movie 0 is the first movie of ``"all"`` and ``"train"``. Default: ``"all"``
         seed: The seed of the random translations. Default: ``0``
 
     Returns:
@@ -93,43 +157,143 @@ def make_beam_movies(
         torch.Size([8, 6, 1, 24, 24])
         >>> torch.equal(movies[:, 1:, :, :-1, 1:], movies[:, :-1, :, 1:, :-1])
         True
+        >>> fast = make_beam_movies(4, speed=2, split="test")
+        >>> torch.equal(fast[:, 1:, :, :-2, 2:], fast[:, :-1, :, 2:, :-2])
+        True
     """
     n = _positive_int(n, "n", _OWNER)
-    length = _positive_int(length, "length", _OWNER)
-    size = _positive_int(size, "size", _OWNER)
-    beam_length = _positive_int(beam_length, "beam_length", _OWNER)
-    if length < 2:
-        raise ValueError(f"{_OWNER}: expected length of at least 2 frames, got {length}")
-    if beam_length + length - 1 > size:
-        raise ValueError(
-            f"{_OWNER}: expected beam_length + length - 1 <= size so the beam stays in the "
-            f"frame, got {beam_length} + {length} - 1 > {size}"
-        )
-    if isinstance(translate, bool) or not isinstance(translate, (int, float)):
-        raise TypeError(
-            f"{_OWNER}: expected translate to be a float, got {type(translate).__name__}"
-        )
-    if not 0.0 <= translate <= 1.0:
-        raise ValueError(f"{_OWNER}: expected translate in [0, 1], got {translate}")
+    length, size, beam_length, speed, translate = _check_beam_args(
+        length, size, beam_length, speed, translate
+    )
+    split = _check_split(split)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"{_OWNER}: expected seed to be an int, got {type(seed).__name__}")
 
     # The library's one use of torchvision, imported here so that the rest does not need it.
     from torchvision.transforms import v2
 
-    movie = _hand_made_movie(length, size, beam_length)  # (T, 1, H, W)
+    movie = _hand_made_movie(length, size, beam_length, speed)  # (T, 1, H, W)
     shift = v2.RandomAffine(
         degrees=0,
-        translate=(float(translate), float(translate)),
+        translate=(translate, translate),
         interpolation=v2.InterpolationMode.NEAREST,
     )
+    movies = [movie] if split != "test" else []
     # RandomAffine draws from the global generator; fork it so the caller's sequence of random
-    # numbers is unchanged. One call on the (T, 1, H, W) stack draws one translation for all
-    # its frames. The draws happen on the CPU whatever the default device.
+    # numbers is unchanged. One transform of the (T, 1, H, W) stack applies one translation to
+    # all its frames (make_params + transform is what calling shift does, split in two so the
+    # translation can be looked at). The draws happen on the CPU whatever the default device.
     with torch.random.fork_rng(devices=[]), torch.device("cpu"):
         torch.manual_seed(seed)
-        movies = [movie] + [shift(movie) for _ in range(n - 1)]
+        while len(movies) < n:
+            params = shift.make_params([movie])
+            if split == "all" or beam_lane(*params["translate"]) == split:
+                movies.append(shift.transform(movie, params))
     return torch.stack(movies)  # (N, T, 1, H, W)
+
+
+def all_beam_movies(
+    *,
+    length: int = 6,
+    size: int = 24,
+    beam_length: int = 6,
+    speed: int = 1,
+    translate: float = 0.5,
+    split: str = "all",
+) -> Tensor:
+    r"""Every distinct movie :func:`make_beam_movies` can draw with these arguments.
+
+    The translations are whole pixels within ``translate`` of the frame size, so the movies are
+    finitely many: this lists them, one per translation in ``split``, in the order of
+    :math:`(t_y, t_x)`, dropping repeats (two translations that push the beam entirely out of
+    the frame give the same dark movie). Checking a held-out set against it checks it against
+    every training movie a model could have seen, however many it drew.
+
+    Args:
+        length, size, beam_length, speed, translate, split: as in :func:`make_beam_movies`.
+
+    Returns:
+        A float32 tensor of shape :math:`(M, T, 1, H, W)`.
+
+    Examples::
+
+        >>> train, test = all_beam_movies(split="train"), all_beam_movies(split="test")
+        >>> train.shape, test.shape
+        (torch.Size([468, 6, 1, 24, 24]), torch.Size([156, 6, 1, 24, 24]))
+        >>> bool(nearest_distance(test, train)[0].min() > 0)
+        True
+    """
+    length, size, beam_length, speed, translate = _check_beam_args(
+        length, size, beam_length, speed, translate
+    )
+    split = _check_split(split)
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
+    movie = _hand_made_movie(length, size, beam_length, speed)  # (T, 1, H, W)
+    # RandomAffine draws tx = round(uniform(-max_dx, max_dx)): these are all its outcomes.
+    reach = round(translate * size)
+    movies, seen = [], set()
+    for ty in range(-reach, reach + 1):
+        for tx in range(-reach, reach + 1):
+            if split != "all" and beam_lane(tx, ty) != split:
+                continue
+            moved = TF.affine(
+                movie,
+                angle=0.0,
+                translate=[tx, ty],
+                scale=1.0,
+                shear=[0.0, 0.0],
+                interpolation=InterpolationMode.NEAREST,
+            )  # (T, 1, H, W)
+            key = moved.numpy().tobytes()
+            if key not in seen:
+                seen.add(key)
+                movies.append(moved)
+    return torch.stack(movies)  # (M, T, 1, H, W)
+
+
+def nearest_distance(queries: Tensor, references: Tensor) -> tuple[Tensor, Tensor]:
+    r"""The Euclidean distance from every query to its nearest reference, and that reference.
+
+    Both are flattened after the first dimension, so movies, frames or images of any layout
+    compare as long as the two agree. A distance of exactly 0 is an exact match: the nearest
+    reference is found in float64 and the distance to it computed without shortcuts.
+
+    Args:
+        queries: tensor of shape :math:`(N, *)`.
+        references: tensor of shape :math:`(M, *)` with the same trailing shape.
+
+    Returns:
+        ``(distance, index)``, each of shape :math:`(N,)`: the float distance to the nearest
+        reference and its index in ``references``.
+
+    Examples::
+
+        >>> refs = torch.eye(3)
+        >>> nearest_distance(torch.tensor([[1.0, 0, 0], [0, 3, 0]]), refs)
+        (tensor([0., 2.]), tensor([0, 1]))
+    """
+    owner = "nearest_distance"
+    for name, value in (("queries", queries), ("references", references)):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"{owner}: expected {name} to be a Tensor, got {type(value).__name__}")
+        if value.dim() < 1 or len(value) == 0:
+            raise ValueError(
+                f"{owner}: expected {name} with at least one row, got {tuple(value.shape)}"
+            )
+    if queries.shape[1:] != references.shape[1:]:
+        raise ValueError(
+            f"{owner}: expected queries and references of one trailing shape, "
+            f"got {tuple(queries.shape[1:])} and {tuple(references.shape[1:])}"
+        )
+    q = queries.reshape(len(queries), -1).double()  # (N, D)
+    r = references.reshape(len(references), -1).double()  # (M, D)
+    # The fast matrix-product form finds the nearest reference (in float64, whose rounding is far
+    # below any real gap); the distance to it is then computed directly, so a match is exactly 0.
+    index = torch.cat([torch.cdist(chunk, r).argmin(dim=1) for chunk in q.split(1024)])  # (N,)
+    distance = (q - r[index]).norm(dim=1).float()  # (N,)
+    return distance, index  # (N,), (N,)
 
 
 def next_frame_dataset(movies: Tensor) -> TensorDataset:

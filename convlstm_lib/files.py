@@ -198,10 +198,10 @@ def book_file(
 
         >>> import torch
         >>> from convlstm_lib.files import book_file
-        >>> path = book_file("experiments/checkpoints/digits_fclstm.pt")
+        >>> path = book_file("experiments/checkpoints/mnist_fclstm.pt")
         >>> saved = torch.load(path, weights_only=True)
         >>> saved["config"]["model"], saved["config"]["dataset"]
-        ('fclstm', 'digits')
+        ('fclstm', 'mnist')
     """
     if not isinstance(path, str):
         raise TypeError(

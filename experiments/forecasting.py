@@ -3,14 +3,19 @@
 The chapter `notebooks/07_forecasting_many_frames.ipynb` loads what this writes. The exact runs
 behind the committed checkpoints (one thread each, on 2 shared CPU cores)::
 
-    python -m experiments.forecasting --dataset digits --model convlstm --steps 2000 --threads 1 --bf16
-    python -m experiments.forecasting --dataset digits --model fclstm --steps 2000 --threads 1
-    python -m experiments.forecasting --dataset beams --model convlstm --steps 4000 --threads 1 --bf16
-    python -m experiments.forecasting --dataset beams --model fclstm --steps 4000 --threads 1
+    python -m experiments.forecasting --dataset mnist --model convlstm --steps 1500 --threads 1
+    python -m experiments.forecasting --dataset mnist --model fclstm --steps 1500 --threads 1
+    python -m experiments.forecasting --dataset beams --model convlstm --steps 2000 --threads 1
+    python -m experiments.forecasting --dataset beams --model fclstm --steps 2000 --threads 1
+
+Training movies come from the training split only (Moving MNIST: the training digit images;
+beams: the training lanes), drawn afresh for every pass; where the dataset has a validation
+split (the validation digit images), the per-frame MSE on it is logged every ``--eval-every``
+steps, the budget curve. The test split is used once, at the end.
 
 Each writes ``<out>/<dataset>_<model>.pt`` (the configuration and float16 weights, loadable with
 ``torch.load(..., weights_only=True)``) and ``<out>/<dataset>_<model>.log`` (the command, the
-losses, the held-out scores and the checkpoint's SHA-256).
+losses, the validation curve, the held-out scores and the checkpoint's SHA-256).
 """
 
 from __future__ import annotations
@@ -32,18 +37,28 @@ from convlstm_lib import (
     EncoderForecaster,
     frame_mse,
     from_patches,
-    make_moving_digits,
+    make_beam_movies,
+    make_moving_mnist,
     persistence,
     to_patches,
 )
 
 __all__ = ["build_model", "forecast", "main", "make_movies", "sha256"]
 
-# The data of each dataset: frame size, movie length and the split into inputs and targets.
+# The data of each dataset: frame size, movie length, the split into inputs and targets, and
+# the seeds of the fixed validation and test sets (training pools use --seed + step).
 DATASETS = {
-    "digits": {"size": 32, "length": 20, "inputs": 10, "num_digits": 2, "test_seed": 2015},
+    "mnist": {
+        "size": 64,
+        "length": 20,
+        "inputs": 10,
+        "num_digits": 2,
+        "val_seed": 1000,
+        "test_seed": 2015,
+    },
     "beams": {"size": 32, "length": 20, "inputs": 10, "test_seed": 2015},
 }
+SPLITS = {"mnist": ("train", "val", "test"), "beams": ("train", None, "test")}
 # The default architecture of each model; --hidden overrides the hidden sizes.
 MODELS = {
     "convlstm": {"hidden": [32, 32], "input_kernel": 3, "state_kernel": 3, "patch_size": 4},
@@ -52,9 +67,9 @@ MODELS = {
 
 
 def make_movies(config: dict, split: str, n: int, seed: int) -> Tensor:
-    """Movies of shape (n, length, 1, size, size) for a checkpoint's ``config``."""
-    if config["dataset"] == "digits":
-        return make_moving_digits(
+    """Movies of shape (n, length, 1, size, size) of one split, for a checkpoint's ``config``."""
+    if config["dataset"] == "mnist":
+        return make_moving_mnist(
             n,
             length=config["length"],
             size=config["size"],
@@ -62,9 +77,7 @@ def make_movies(config: dict, split: str, n: int, seed: int) -> Tensor:
             split=split,
             seed=seed,
         )
-    from convlstm_lib.data import make_beam_movies
-
-    return make_beam_movies(n, length=config["length"], size=config["size"], seed=seed)
+    return make_beam_movies(n, length=config["length"], size=config["size"], split=split, seed=seed)
 
 
 def build_model(config: dict) -> nn.Module:
@@ -82,6 +95,17 @@ def forecast(model: nn.Module, config: dict, inputs: Tensor, steps: int) -> Tens
     return from_patches(model(to_patches(inputs, patch), steps), patch)  # (B, K, 1, H, W)
 
 
+def _predict(model: nn.Module, config: dict, movies: Tensor) -> Tensor:
+    """Probabilities of the frames after the inputs, (N, K, 1, H, W), in chunks of 50."""
+    t_in = config["inputs"]
+    with torch.no_grad():
+        chunks = [
+            torch.sigmoid(forecast(model, config, movies[i : i + 50, :t_in], len(movies[0]) - t_in))
+            for i in range(0, len(movies), 50)
+        ]
+    return torch.cat(chunks)  # (N, K, 1, H, W)
+
+
 def sha256(path: Path) -> str:
     """The SHA-256 of a file, in hex."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -92,6 +116,7 @@ def _config(args: argparse.Namespace) -> dict:
     arch = MODELS[args.model]
     hidden = args.hidden or arch["hidden"]
     config = {"dataset": args.dataset, "model": args.model, **data}
+    config["splits"] = dict(zip(("train", "val", "test"), SPLITS[args.dataset], strict=True))
     frame = data["size"] * data["size"]
     if args.model == "convlstm":
         patch = arch["patch_size"]
@@ -116,6 +141,7 @@ def _config(args: argparse.Namespace) -> dict:
         "seed": args.seed,
     }
     config["test_size"] = args.test_size
+    config["val_size"] = args.val_size
     return config
 
 
@@ -127,11 +153,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", choices=sorted(MODELS), required=True)
     parser.add_argument("--hidden", type=int, nargs="+", help="hidden sizes (default per model)")
     parser.add_argument("--steps", type=int, default=2000, help="optimiser steps")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument(
         "--train-size", type=int, default=2000, help="movies per pool; a fresh pool each pass"
     )
     parser.add_argument("--test-size", type=int, default=200, help="held-out movies")
+    parser.add_argument("--val-size", type=int, default=100, help="validation movies")
+    parser.add_argument("--eval-every", type=int, default=100, help="steps between validations")
     parser.add_argument("--lr", type=float, default=2e-3, help="Adam's rate, cosine to 0")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU)")
     parser.add_argument("--seed", type=int, default=0)
@@ -148,6 +176,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(args.seed)
     config = _config(args)
     name = f"{args.dataset}_{args.model}"
+    splits = config["splits"]
     args.out.mkdir(parents=True, exist_ok=True)
     log_path, ckpt_path = args.out / f"{name}.log", args.out / f"{name}.pt"
     lines = []
@@ -160,6 +189,12 @@ def main(argv: list[str] | None = None) -> dict:
     log(f"$ python -m experiments.forecasting {shlex.join(argv)}")
     log(f"config: {config}")
     model = build_model(config)
+    # Both models start at the mean frame: the head's bias is the logit of the mean pixel of
+    # the training movies, so no steps go into learning that the background is black.
+    mean = make_movies(config, splits["train"], 200, args.seed - 1).mean().item()
+    with torch.no_grad():
+        model.head.bias.fill_(torch.logit(torch.tensor(mean)).item())
+    log(f"head bias: logit of the mean training pixel, {mean:.4f}")
     params = sum(p.numel() for p in model.parameters())
     log(f"model: {params:,} parameters")
     t_in = config["inputs"]
@@ -167,13 +202,18 @@ def main(argv: list[str] | None = None) -> dict:
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, args.steps)
     per_pool = max(1, args.train_size // args.batch_size)
+    val = None
+    if splits["val"] is not None:
+        val = make_movies(config, splits["val"], args.val_size, DATASETS[args.dataset]["val_seed"])
     start = time.perf_counter()
     running = 0.0
     model.train()
     for step in tqdm(range(args.steps), desc=name, mininterval=2.0):
         if step % per_pool == 0:
             # A fresh pool of movies for every pass: the model never sees a movie twice.
-            pool = make_movies(config, "train", per_pool * args.batch_size, args.seed + step)
+            pool = make_movies(
+                config, splits["train"], per_pool * args.batch_size, args.seed + step
+            )
             order = torch.randperm(len(pool))
         batch = pool[order[(step % per_pool) * args.batch_size :][: args.batch_size]]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
@@ -190,6 +230,13 @@ def main(argv: list[str] | None = None) -> dict:
             elapsed = time.perf_counter() - start
             log(f"step {step + 1}/{args.steps}  loss {running / count:.5f}  ({elapsed:.0f} s)")
             running = 0.0
+        if val is not None and ((step + 1) % args.eval_every == 0 or step + 1 == args.steps):
+            model.eval()
+            score = frame_mse(_predict(model, config, val), val[:, t_in:]).mean().item()
+            model.train()
+            log(
+                f"validation step {step + 1}  MSE {score:.5f}  ({time.perf_counter() - start:.0f} s)"
+            )
     wall = time.perf_counter() - start
     log(f"training wall time: {wall:.0f} s")
 
@@ -197,13 +244,8 @@ def main(argv: list[str] | None = None) -> dict:
     state = {k: v.half() for k, v in model.state_dict().items()}
     model.load_state_dict({k: v.float() for k, v in state.items()})
     model.eval()
-    test = make_movies(config, "test", args.test_size, DATASETS[args.dataset]["test_seed"])
-    with torch.no_grad():
-        chunks = [
-            torch.sigmoid(forecast(model, config, test[i : i + 50, :t_in], steps_out))
-            for i in range(0, len(test), 50)
-        ]
-    prediction = torch.cat(chunks)  # (N, K, 1, H, W)
+    test = make_movies(config, splits["test"], args.test_size, DATASETS[args.dataset]["test_seed"])
+    prediction = _predict(model, config, test)  # (N, K, 1, H, W)
     mse = frame_mse(prediction, test[:, t_in:])
     base = frame_mse(persistence(test[:, :t_in], steps_out), test[:, t_in:])
     log("held-out MSE per horizon: " + " ".join(f"{v:.5f}" for v in mse.tolist()))

@@ -4,7 +4,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from convlstm_lib import make_beam_movies, next_frame_dataset, next_frame_loader
+from convlstm_lib import (
+    all_beam_movies,
+    beam_lane,
+    make_beam_movies,
+    nearest_distance,
+    next_frame_dataset,
+    next_frame_loader,
+)
 
 
 def hand_made(length=6, size=24, beam_length=6, top=12, left=6):
@@ -104,12 +111,12 @@ def test_global_random_state_is_left_alone():
         (
             {"beam_length": 20},
             ValueError,
-            r"expected beam_length \+ length - 1 <= size .* got 20 \+ 6 - 1 > 24",
+            r"expected beam_length \+ speed \* \(length - 1\) <= size .* got 20 \+ 1 \* \(6 - 1\) > 24",
         ),
         (
             {"size": 10},
             ValueError,
-            r"expected beam_length .* stays in the frame, got 6 \+ 6 - 1 > 10",
+            r"expected beam_length .* stays in the frame, got 6 \+ 1 \* \(6 - 1\) > 10",
         ),
         ({"translate": 1.5}, ValueError, r"expected translate in \[0, 1\], got 1.5"),
         ({"translate": -0.1}, ValueError, r"expected translate in \[0, 1\], got -0.1"),
@@ -168,3 +175,80 @@ def test_dataset_errors(movies, error, message):
         next_frame_dataset(movies)
     with pytest.raises(error, match=f"next_frame_loader: {message}"):
         next_frame_loader(movies)
+
+
+@pytest.mark.parametrize("speed", [1, 2, 3])
+def test_speed_moves_the_beam_that_many_pixels_up_and_right(speed):
+    movies = make_beam_movies(12, length=5, size=24, speed=speed, seed=2)
+    s = speed
+    assert torch.equal(movies[:, 1:, :, :-s, s:], movies[:, :-1, :, s:, :-s])
+    assert movies[0].sum(dim=(1, 2, 3)).eq(6).all()  # movie 0 keeps its whole beam in the frame
+    assert make_beam_movies(1, speed=1).equal(make_beam_movies(1))  # the default is the post's
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"length": 20, "size": 32}, {"speed": 2, "length": 5}, {"translate": 0.25}],
+)
+def test_train_and_test_splits_cannot_produce_the_same_movie(kwargs):
+    train, test = all_beam_movies(split="train", **kwargs), all_beam_movies(split="test", **kwargs)
+    # Every movie either split can draw is in its enumeration...
+    for split, space in (("train", train), ("test", test)):
+        drawn = make_beam_movies(300, split=split, seed=11, **kwargs)
+        assert nearest_distance(drawn, space)[0].max() == 0
+    # ...the enumerations share no movie, and no frame that shows the whole beam.
+    assert nearest_distance(test, train)[0].min() > 0
+    whole = train.flatten(0, 1).sum(dim=(1, 2, 3)) == 6  # (M T,)
+    whole_frames = {f.numpy().tobytes() for f in train.flatten(0, 1)[whole]}
+    whole = test.flatten(0, 1).sum(dim=(1, 2, 3)) == 6
+    assert not any(f.numpy().tobytes() in whole_frames for f in test.flatten(0, 1)[whole])
+    # Together they are everything "all" can draw.
+    assert len(train) + len(test) >= len(all_beam_movies(**kwargs))
+
+
+def test_splits_keep_movie_zero_in_training_and_draw_deterministically():
+    train = make_beam_movies(20, split="train", seed=4)
+    assert torch.equal(train[0], make_beam_movies(1)[0])
+    assert torch.equal(train, make_beam_movies(20, split="train", seed=4))
+    test = make_beam_movies(20, split="test", seed=4)
+    assert not torch.equal(test[0], make_beam_movies(1)[0])
+    assert torch.equal(make_beam_movies(100, seed=0)[:5], make_beam_movies(5, split="all"))
+
+
+def test_beam_lane_holds_out_every_fourth_lane():
+    lanes = [beam_lane(tx, 0) for tx in range(-4, 5)]
+    assert lanes.count("test") == 2 and beam_lane(0, 0) == "train"
+    assert beam_lane(3, -1) == beam_lane(-1, 3) == beam_lane(2, 0) == "test"
+
+
+def test_nearest_distance_finds_exact_matches_and_checks_shapes():
+    refs = make_beam_movies(10, seed=1)
+    distance, index = nearest_distance(refs[[3, 7]], refs)
+    assert distance.tolist() == [0.0, 0.0] and torch.equal(refs[index], refs[[3, 7]])
+    moved = refs[:1].clone()
+    moved[0, 0, 0, 0, 0] = 1 - moved[0, 0, 0, 0, 0]  # one pixel flipped
+    assert nearest_distance(moved, refs[:1])[0].item() == 1.0
+    with pytest.raises(ValueError, match=r"^nearest_distance: expected queries and references"):
+        nearest_distance(refs, refs[:, :2])
+    with pytest.raises(TypeError, match=r"^nearest_distance: expected queries to be a Tensor"):
+        nearest_distance(refs.numpy(), refs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"speed": 0}, ValueError, "expected speed to be positive, got 0"),
+        ({"speed": 1.5}, TypeError, "expected speed to be an int, got float"),
+        (
+            {"speed": 4},
+            ValueError,
+            r"expected beam_length \+ speed \* \(length - 1\) <= size .* got 6 \+ 4 \* \(6 - 1\) > 24",
+        ),
+        ({"split": "val"}, ValueError, r"expected split in \['all', 'train', 'test'\], got 'val'"),
+    ],
+)
+def test_split_and_speed_errors(kwargs, error, message):
+    with pytest.raises(error, match=f"^make_beam_movies: {message}"):
+        make_beam_movies(**kwargs)
+    with pytest.raises(error, match=f"^make_beam_movies: {message}"):
+        all_beam_movies(**kwargs)

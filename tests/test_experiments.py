@@ -9,36 +9,64 @@ import torch
 from experiments.forecasting import build_model, forecast, main, sha256
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--steps", "3", "--batch-size", "2", "--train-size", "4", "--test-size", "3"]
+TINY = [
+    "--steps",
+    "3",
+    "--batch-size",
+    "2",
+    "--train-size",
+    "4",
+    "--test-size",
+    "3",
+    "--val-size",
+    "2",
+]
 
 
 def test_script_writes_a_loadable_checkpoint_and_its_log(tmp_path):
-    command = [sys.executable, "-m", "experiments.forecasting", "--dataset", "digits"]
-    command += ["--model", "convlstm", "--hidden", "3", "2", "--log-every", "1", *TINY]
+    command = [sys.executable, "-m", "experiments.forecasting", "--dataset", "mnist"]
+    command += [
+        "--model",
+        "convlstm",
+        "--hidden",
+        "3",
+        "2",
+        "--log-every",
+        "1",
+        "--eval-every",
+        "2",
+        *TINY,
+    ]
     result = subprocess.run(
         [*command, "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    checkpoint, log = tmp_path / "digits_convlstm.pt", tmp_path / "digits_convlstm.log"
+    checkpoint, log = tmp_path / "mnist_convlstm.pt", tmp_path / "mnist_convlstm.log"
     text = log.read_text()
-    assert text.splitlines()[0].startswith("$ python -m experiments.forecasting --dataset digits")
+    assert text.splitlines()[0].startswith("$ python -m experiments.forecasting --dataset mnist")
     assert "step 3/3" in text and "held-out MSE per horizon" in text
+    # The validation curve: after steps 2 and 3 (the last), on validation digits only.
+    assert [line.split()[2] for line in text.splitlines() if line.startswith("validation")] == [
+        "2",
+        "3",
+    ]
     assert f"sha256 {sha256(checkpoint)}" in text
-    assert "digits_convlstm" in result.stderr  # the progress bar
+    assert "mnist_convlstm" in result.stderr  # the progress bar
     saved = torch.load(checkpoint, weights_only=True)
     model = build_model(saved["config"])
     model.load_state_dict({k: v.float() for k, v in saved["state_dict"].items()})
     assert saved["config"]["model_kwargs"]["hidden_dims"] == [3, 2]
-    movies = torch.rand(1, 20, 1, 32, 32)
-    assert forecast(model, saved["config"], movies[:, :10], 10).shape == (1, 10, 1, 32, 32)
+    assert saved["config"]["splits"] == {"train": "train", "val": "val", "test": "test"}
+    movies = torch.rand(1, 20, 1, 64, 64)
+    assert forecast(model, saved["config"], movies[:, :10], 10).shape == (1, 10, 1, 64, 64)
 
 
 def test_fclstm_run_reports_scores_of_the_saved_weights(tmp_path):
-    scores = main(["--dataset", "digits", "--model", "fclstm", "--hidden", "8", *TINY,
+    scores = main(["--dataset", "beams", "--model", "fclstm", "--hidden", "8", *TINY,
                    "--out", str(tmp_path)])  # fmt: skip
     assert scores["mse"].shape == scores["persistence"].shape == (10,)
     assert scores["params"] == sum(
         p.numel()
-        for p in build_model(torch.load(tmp_path / "digits_fclstm.pt")["config"]).parameters()
+        for p in build_model(torch.load(tmp_path / "beams_fclstm.pt")["config"]).parameters()
     )
 
 
@@ -50,3 +78,38 @@ def test_post_precision_compares_the_two_precisions():
         assert result[name]["final_loss"] > 0 and result[name]["total_s"] > 0
     # One update from the same seed: bfloat16 convolutions with a float32 state barely move it.
     assert abs(result["relative_difference"]) < 0.01
+
+
+def test_beam_runs_train_on_the_training_lanes_and_test_on_the_others(tmp_path):
+    main(
+        ["--dataset", "beams", "--model", "fclstm", "--hidden", "4", *TINY, "--out", str(tmp_path)]
+    )
+    config = torch.load(tmp_path / "beams_fclstm.pt")["config"]
+    assert config["splits"] == {"train": "train", "val": None, "test": "test"}
+    assert "validation" not in (tmp_path / "beams_fclstm.log").read_text()
+
+
+def test_post_ablation_arms_change_one_thing_each(tmp_path):
+    from experiments.post_ablation import ARMS, POST, POST_FIT
+    from experiments.post_ablation import main as ablation_main
+
+    changed = {
+        arm: [k for k, v in {**model, **fit}.items() if {**POST, **POST_FIT}[k] != v]
+        for arm, (model, fit) in ARMS.items()
+    }
+    assert changed.pop("post") == [] and len(changed.pop("better")) > 2
+    assert changed.pop("readout + bias") == ["hidden", "readout", "bias_init"]
+    # hidden and readout change together: a conv head replaces the post's 1-channel last layer.
+    assert all(len(keys) == 1 or keys == ["hidden", "readout"] for keys in changed.values())
+    records = ablation_main(
+        ["--arms", "width 8", "--seeds", "0", "--epochs", "2", "--out", str(tmp_path)]
+    )
+    assert (
+        ablation_main(
+            ["--arms", "width 8", "--seeds", "0", "--epochs", "2", "--out", str(tmp_path)]
+        )
+        == []
+    )
+    (record,) = records
+    assert len(record["train_loss"]) == 2 and len(record["held_out_per_movie"]) == 156
+    assert record["eval_epochs"] == [2]
