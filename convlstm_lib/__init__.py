@@ -10,7 +10,12 @@
   :func:`mnist_digits` (``digits.py``); :func:`persistence`,
   :class:`FCLSTM`, :func:`frame_mse`, :func:`frame_ssim`, :func:`frame_cross_entropy`
   (``baselines.py``); :func:`bootstrap_interval`, :class:`Interval`: intervals over held-out
-  sequences (``stats.py``).
+  sequences, and :func:`block_bootstrap_indices` over overlapping start times (``stats.py``).
+* :func:`load_radar`, :class:`RadarEvent`, :func:`read_frames`: real radar rain and grids of
+  your own; :func:`split_by_event`, :func:`window_starts`, :func:`tile_corners`: held-out
+  events, windows and tiles; :func:`rain_to_dbr`, :func:`dbr_to_rain`, :func:`encode_rain`, :func:`decode_rain`;
+  :func:`residual_forecast`, :func:`nowcast_rain`: a ConvLSTM's rain forecast; :func:`nowcast_counts`,
+  :func:`score_nowcasts`: pysteps' scores by lead time with intervals (``radar.py``).
 * :func:`make_beam_movies`, :func:`next_frame_dataset`, :func:`next_frame_loader`: the post's
   diagonal-beam movies and the next-frame task; :func:`beam_lane` and :func:`all_beam_movies`,
   their train and test splits; :func:`nearest_distance`, how far a held-out set lies from the
@@ -41,7 +46,23 @@ from .digits import make_moving_mnist, mnist_digits
 from .files import book_file
 from .forecaster import EncoderForecaster, from_patches, to_patches
 from .model import ConvLSTM, default_channels_last, precomputes_input
-from .stats import Interval, bootstrap_interval
+from .radar import (
+    RadarEvent,
+    dbr_to_rain,
+    decode_rain,
+    encode_rain,
+    load_radar,
+    nowcast_counts,
+    nowcast_rain,
+    rain_to_dbr,
+    read_frames,
+    residual_forecast,
+    score_nowcasts,
+    split_by_event,
+    tile_corners,
+    window_starts,
+)
+from .stats import Interval, block_bootstrap_indices, bootstrap_interval
 from .train import FitHistory, NextFramePredictor, evaluate, fit, native_autocast_dtype
 
 __all__ = [
@@ -53,11 +74,16 @@ __all__ = [
     "FitHistory",
     "Interval",
     "NextFramePredictor",
+    "RadarEvent",
     "all_beam_movies",
     "beam_lane",
+    "block_bootstrap_indices",
     "book_file",
     "bootstrap_interval",
+    "dbr_to_rain",
+    "decode_rain",
     "default_channels_last",
+    "encode_rain",
     "evaluate",
     "fit",
     "frame_cross_entropy",
@@ -65,6 +91,7 @@ __all__ = [
     "frame_ssim",
     "from_patches",
     "keep_freed_memory",
+    "load_radar",
     "make_beam_movies",
     "make_moving_mnist",
     "mnist_digits",
@@ -72,9 +99,18 @@ __all__ = [
     "nearest_distance",
     "next_frame_dataset",
     "next_frame_loader",
+    "nowcast_counts",
+    "nowcast_rain",
     "persistence",
     "precomputes_input",
+    "rain_to_dbr",
+    "read_frames",
+    "residual_forecast",
+    "score_nowcasts",
+    "split_by_event",
+    "tile_corners",
     "to_patches",
+    "window_starts",
 ]
 
 __version__ = "0.1.0"

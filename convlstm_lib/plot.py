@@ -1,19 +1,28 @@
-"""Pictures of movies (frames in a grid, animations of a movie and of a prediction), and the
-Markdown tables in which the chapters and the benchmark report their numbers."""
+"""Pictures of movies (frames in a grid, animations of a movie, of a prediction and of radar
+rain), and the Markdown tables in which the chapters and the benchmark report their numbers."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from torch import Tensor
 
-__all__ = ["MarkdownTable", "animate_movie", "animate_prediction", "markdown_table", "plot_frames"]
+__all__ = [
+    "MarkdownTable",
+    "animate_movie",
+    "animate_prediction",
+    "animate_rain",
+    "markdown_table",
+    "plot_frames",
+    "rain_norm",
+]
 
 _ALIGN = {"l": "---", "r": "---:", "c": ":---:"}
 
@@ -303,3 +312,71 @@ def animate_prediction(
 
     show(0)
     return FuncAnimation(fig, show, frames=seen + ahead, interval=interval)
+
+
+def rain_norm(vmin: float = 0.1, vmax: float = 20.0) -> LogNorm:
+    """The colour scale of rain rates (mm/h): logarithmic, as rates span orders of magnitude."""
+    return LogNorm(vmin=vmin, vmax=vmax, clip=True)
+
+
+def animate_rain(
+    fields: Mapping[str, np.ndarray],
+    *,
+    labels: Sequence[str] | None = None,
+    interval: int = 300,
+    width: float = 2.4,
+) -> FuncAnimation:
+    r"""Play rain-rate fields side by side, one panel each, frame by frame.
+
+    Rates below 0.1 mm/h are white, NaN (outside radar coverage, or where a forecast has no
+    value) is grey, and the colours are logarithmic up to 20 mm/h.
+
+    Args:
+        fields: arrays of shape :math:`(T, H, W)` in mm/h, by panel title, all one shape.
+        labels: One line per frame under the panels (a time, a lead). Default: ``None``
+        interval: The delay between frames in milliseconds. Default: ``300``
+        width: The width of one panel in inches. Default: ``2.4``
+
+    Returns:
+        A :class:`~matplotlib.animation.FuncAnimation` of :math:`T` frames.
+
+    Examples::
+
+        >>> rain = np.random.default_rng(0).gamma(0.3, 3.0, (4, 32, 24))
+        >>> html = animate_rain({"observed": rain, "also": rain}).to_jshtml()
+    """
+    owner = "animate_rain"
+    arrays = {name: np.asarray(value, dtype=float) for name, value in fields.items()}
+    shapes = {value.shape for value in arrays.values()}
+    if not arrays or len(shapes) != 1 or len(next(iter(shapes))) != 3:
+        raise ValueError(
+            f"{owner}: expected one or more fields of one shape (T, H, W), got "
+            f"{[v.shape for v in arrays.values()]}"
+        )
+    steps, height, w = next(iter(shapes))
+    if labels is not None and len(labels) != steps:
+        raise ValueError(f"{owner}: expected {steps} labels, one per frame, got {len(labels)}")
+    fig, axes = plt.subplots(
+        1,
+        len(arrays),
+        figsize=(width * len(arrays), width * height / w + 0.8),
+        layout="constrained",
+        squeeze=False,
+    )
+    cmap = plt.get_cmap("viridis").with_extremes(under="white", bad="0.8")
+    images = []
+    for ax, (name, value) in zip(axes[0], arrays.items(), strict=True):
+        images.append(ax.imshow(value[0], cmap=cmap, norm=rain_norm()))
+        ax.set_title(name, fontsize="medium")
+        _style(ax)
+    fig.colorbar(images[-1], ax=axes[0].tolist(), label="mm/h", shrink=0.8)
+
+    def show(t: int) -> list:
+        for image, value in zip(images, arrays.values(), strict=True):
+            image.set_data(value[t])
+        if labels is not None:
+            fig.suptitle(labels[t], fontsize="medium")
+        return images
+
+    show(0)
+    return FuncAnimation(fig, show, frames=steps, interval=interval)

@@ -113,3 +113,65 @@ def test_post_ablation_arms_change_one_thing_each(tmp_path):
     (record,) = records
     assert len(record["train_loss"]) == 2 and len(record["held_out_per_movie"]) == 156
     assert record["eval_epochs"] == [2]
+
+
+def test_nowcasting_starts_as_persistence_and_trains_on_a_grid_of_your_own(tmp_path):
+    import numpy as np
+
+    from convlstm_lib import decode_rain, encode_rain, nowcast_rain
+    from experiments import nowcasting
+
+    rain = np.random.default_rng(0).gamma(0.5, 3.0, (30, 20, 18)).astype(np.float32)
+    rain[:, :, :2] = np.nan  # outside coverage
+    np.savez(tmp_path / "grid.npz", rain=rain)
+    wet = np.isfinite(rain) & (rain >= 0.1)
+    encoded = encode_rain(rain)  # (T, 2, H, W): scaled dBR, coverage
+    assert encoded.shape == (30, 2, 20, 18) and (encoded[:, 1] == 0).sum() == 30 * 20 * 2
+    back = decode_rain(encoded[:, 0])
+    np.testing.assert_allclose(back[wet], rain[wet], rtol=1e-5)
+    assert nowcasting.loss_weights(torch.tensor([0.0, 1.9, 2.0, 7.0, 50.0])).tolist() == [
+        1,
+        1,
+        2,
+        5,
+        30,
+    ]
+    result = nowcasting.main(
+        [
+            "--data",
+            str(tmp_path / "grid.npz"),
+            "--inputs",
+            "3",
+            "--outputs",
+            "2",
+            "--tile",
+            "8",
+            "--hidden",
+            "3",
+            "--steps",
+            "2",
+            "--eval-every",
+            "1",
+            "--threads",
+            "1",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "mine",
+        ]
+    )
+    checkpoint = torch.load(result["checkpoint"], weights_only=True)
+    config = checkpoint["config"]
+    # The last fifth validates, a window after the last training window; there is no test.
+    assert config["split"] == {
+        "train": {"data": (0, 19)},
+        "validation": {"data": (24, 30)},
+        "test": {},
+    }
+    assert len(result["curve"]) == 3 and "sha256" in result["log"].read_text()
+    # Untrained (head at zero), the model forecasts the last frame: Eulerian persistence.
+    model = nowcasting.build_model(config)
+    dry = np.nan_to_num(rain[None, :3, :, 2:])
+    forecast = nowcast_rain(model, dry, 2, patch_size=config["patch_size"])
+    expected = np.where(dry[:, -1:] < 0.1, 0, dry[:, -1:]).repeat(2, axis=1)
+    np.testing.assert_allclose(forecast, expected, rtol=1e-5)

@@ -15,6 +15,7 @@ from convlstm_lib.plot import (
     MarkdownTable,
     animate_movie,
     animate_prediction,
+    animate_rain,
     markdown_table,
     plot_frames,
 )
@@ -155,6 +156,19 @@ def test_animations_render_to_jshtml():
     assert html.count("data:image/png;base64") == 3
 
 
+def test_rain_panels_play_together_with_their_labels():
+    rain = np.random.default_rng(0).gamma(0.3, 3.0, (4, 12, 10))
+    rain[:, 0] = np.nan
+    animation = animate_rain({"observed": rain, "forecast": rain[::-1]}, labels=list("abcd"))
+    first, second = animation._fig.axes[:2]
+    animation._func(2)
+    assert np.array_equal(first.images[0].get_array().filled(np.nan), rain[2], equal_nan=True)
+    assert np.array_equal(second.images[0].get_array().filled(np.nan), rain[1], equal_nan=True)
+    assert animation._fig._suptitle.get_text() == "c"
+    assert animation.to_jshtml().count("data:image/png;base64") == 4
+    plt.close(animation._fig)
+
+
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
@@ -183,6 +197,19 @@ def test_animations_render_to_jshtml():
 def test_animation_errors(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize(
+    ("fields", "labels", "message"),
+    [
+        ({"a": np.zeros((3, 4, 4)), "b": np.zeros((2, 4, 4))}, None, "of one shape"),
+        ({"a": np.zeros((4, 4))}, None, r"\(T, H, W\)"),
+        ({"a": np.zeros((3, 4, 4))}, ["x"], "expected 3 labels, one per frame, got 1"),
+    ],
+)
+def test_rain_animation_errors(fields, labels, message):
+    with pytest.raises(ValueError, match=message):
+        animate_rain(fields, labels=labels)
 
 
 def test_markdown_table_lines_alignment_and_escaping():
