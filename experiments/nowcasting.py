@@ -3,8 +3,8 @@
 The chapter `notebooks/08_radar_nowcasting.ipynb` loads what this writes. The runs behind the
 committed checkpoints (one thread each, the two side by side on 2 CPU cores)::
 
-    python -m experiments.nowcasting --loss mse --steps 1200 --threads 1
-    python -m experiments.nowcasting --loss weighted --steps 1200 --threads 1
+    python -m experiments.nowcasting --loss mse --steps 800 --threads 1
+    python -m experiments.nowcasting --loss weighted --steps 800 --threads 1
 
 Training reads the book's radar dataset (``data/radar_nowcasting.npz``) through
 :func:`convlstm_lib.split_by_event`: the held-out event (FMI 2017-05-09) is never loaded here,
@@ -158,7 +158,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--hidden", type=int, nargs="+", default=[32, 32])
     parser.add_argument("--kernel", type=int, default=3, help="every layer's kernel side")
     parser.add_argument("--patch", type=int, default=2, help="patch side (to_patches)")
-    parser.add_argument("--steps", type=int, default=1200, help="optimiser steps")
+    parser.add_argument(
+        "--dropout", type=float, default=0.0, help="variational dropout on every layer's input"
+    )
+    parser.add_argument(
+        "--recurrent-dropout", type=float, default=0.0, help="... and on its hidden state"
+    )
+    parser.add_argument("--steps", type=int, default=800, help="optimiser steps")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=2e-3, help="Adam's rate, cosine to 0")
     parser.add_argument("--eval-every", type=int, default=100, help="steps between validations")
@@ -202,6 +208,8 @@ def main(argv: list[str] | None = None) -> dict:
             "input_kernel_sizes": args.kernel,
             "state_kernel_sizes": args.kernel,
             "output_dim": args.patch**2,
+            "dropout": args.dropout,
+            "recurrent_dropout": args.recurrent_dropout,
         },
         "train": {
             "steps": args.steps,
