@@ -315,8 +315,12 @@ def animate_prediction(
 
 
 def rain_norm(vmin: float = 0.1, vmax: float = 20.0) -> LogNorm:
-    """The colour scale of rain rates (mm/h): logarithmic, as rates span orders of magnitude."""
-    return LogNorm(vmin=vmin, vmax=vmax, clip=True)
+    """The colour scale of rain rates (mm/h): logarithmic, as rates span orders of magnitude.
+
+    Rates below ``vmin`` take the colour map's "under" colour and NaN its "bad" one; a rate of
+    exactly 0 would be NaN on a log scale, so :func:`animate_rain` shows it as ``vmin / 10``.
+    """
+    return LogNorm(vmin=vmin, vmax=vmax)
 
 
 def animate_rain(
@@ -363,10 +367,16 @@ def animate_rain(
         layout="constrained",
         squeeze=False,
     )
+    norm = rain_norm()
+    # Dry cells (0 mm/h, which a log scale cannot show) drawn just below the scale: white.
+    arrays = {
+        name: np.where(np.isfinite(value) & (value < norm.vmin), norm.vmin / 10, value)
+        for name, value in arrays.items()
+    }
     cmap = plt.get_cmap("viridis").with_extremes(under="white", bad="0.8")
     images = []
     for ax, (name, value) in zip(axes[0], arrays.items(), strict=True):
-        images.append(ax.imshow(value[0], cmap=cmap, norm=rain_norm()))
+        images.append(ax.imshow(value[0], cmap=cmap, norm=norm))
         ax.set_title(name, fontsize="medium")
         _style(ax)
     fig.colorbar(images[-1], ax=axes[0].tolist(), label="mm/h", shrink=0.8)

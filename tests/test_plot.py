@@ -162,8 +162,15 @@ def test_rain_panels_play_together_with_their_labels():
     animation = animate_rain({"observed": rain, "forecast": rain[::-1]}, labels=list("abcd"))
     first, second = animation._fig.axes[:2]
     animation._func(2)
-    assert np.array_equal(first.images[0].get_array().filled(np.nan), rain[2], equal_nan=True)
-    assert np.array_equal(second.images[0].get_array().filled(np.nan), rain[1], equal_nan=True)
+    shown = [ax.images[0] for ax in (first, second)]
+    for image, frame in zip(shown, (rain[2], rain[1]), strict=True):
+        data = image.get_array().filled(np.nan)
+        wet = frame >= 0.1
+        assert np.array_equal(data[wet], frame[wet]) and np.isnan(data[np.isnan(frame)]).all()
+        # Dry cells sit below the colour scale, so they take its "under" colour, white.
+        dry = np.isfinite(frame) & ~wet
+        assert dry.any() and (data[dry] < image.norm.vmin).all()
+        assert image.cmap.get_under().tolist() == [1.0, 1.0, 1.0, 1.0]
     assert animation._fig._suptitle.get_text() == "c"
     assert animation.to_jshtml().count("data:image/png;base64") == 4
     plt.close(animation._fig)
