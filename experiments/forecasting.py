@@ -43,7 +43,7 @@ from convlstm_lib import (
     to_patches,
 )
 
-__all__ = ["build_model", "forecast", "main", "make_movies", "sha256"]
+__all__ = ["RunLog", "build_model", "forecast", "main", "make_movies", "sha256"]
 
 # The data of each dataset: frame size, movie length, the split into inputs and targets, and
 # the seeds of the fixed validation and test sets (training pools use --seed + step).
@@ -109,6 +109,25 @@ def _predict(model: nn.Module, config: dict, movies: Tensor) -> Tensor:
 def sha256(path: Path) -> str:
     """The SHA-256 of a file, in hex."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class RunLog:
+    """What a training script prints (above its progress bar) and keeps for its log file.
+
+    The first line is the command that reproduces the run, ``$ python -m <module> <argv>``,
+    which a chapter's ``RETRAIN`` runs again.
+    """
+
+    def __init__(self, module: str, argv: list[str] | None) -> None:
+        self.lines: list[str] = []
+        self(f"$ python -m {module} {shlex.join(sys.argv[1:] if argv is None else argv)}")
+
+    def __call__(self, line: str) -> None:
+        tqdm.write(line)
+        self.lines.append(line)
+
+    def write(self, path: Path) -> None:
+        Path(path).write_text("\n".join(self.lines) + "\n")
 
 
 def _config(args: argparse.Namespace) -> dict:
@@ -179,14 +198,7 @@ def main(argv: list[str] | None = None) -> dict:
     splits = config["splits"]
     args.out.mkdir(parents=True, exist_ok=True)
     log_path, ckpt_path = args.out / f"{name}.log", args.out / f"{name}.pt"
-    lines = []
-
-    def log(line: str) -> None:
-        tqdm.write(line)
-        lines.append(line)
-
-    argv = sys.argv[1:] if argv is None else argv
-    log(f"$ python -m experiments.forecasting {shlex.join(argv)}")
+    log = RunLog("experiments.forecasting", argv)
     log(f"config: {config}")
     model = build_model(config)
     # Both models start at the mean frame: the head's bias is the logit of the mean pixel of
@@ -252,7 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
     log("persistence MSE:          " + " ".join(f"{v:.5f}" for v in base.tolist()))
     torch.save({"config": config, "state_dict": state}, ckpt_path)
     log(f"checkpoint: {ckpt_path.name}  sha256 {sha256(ckpt_path)}")
-    log_path.write_text("\n".join(lines) + "\n")
+    log.write(log_path)
     return {"mse": mse, "persistence": base, "params": params}
 
 

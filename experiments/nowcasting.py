@@ -29,8 +29,6 @@ the validation curve and the checkpoint's SHA-256).
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -50,7 +48,7 @@ from convlstm_lib import (
     tile_corners,
     window_starts,
 )
-from experiments.forecasting import sha256
+from experiments.forecasting import RunLog, sha256
 
 __all__ = ["TEST_EVENTS", "VALIDATION", "build_model", "loss_weights", "main", "splits"]
 
@@ -221,14 +219,7 @@ def main(argv: list[str] | None = None) -> dict:
     name = args.name or f"radar_{args.loss}"
     args.out.mkdir(parents=True, exist_ok=True)
     log_path, ckpt_path = args.out / f"{name}.log", args.out / f"{name}.pt"
-    lines: list[str] = []
-
-    def log(line: str) -> None:
-        tqdm.write(line)
-        lines.append(line)
-
-    argv = sys.argv[1:] if argv is None else argv
-    log(f"$ python -m experiments.nowcasting {shlex.join(argv)}")
+    log = RunLog("experiments.nowcasting", argv)
     log(f"config: {config}")
     model = build_model(config)
     log(f"model: {sum(p.numel() for p in model.parameters()):,} parameters")
@@ -265,7 +256,7 @@ def main(argv: list[str] | None = None) -> dict:
     state = {k: v.half() for k, v in model.state_dict().items()}
     torch.save({"config": config, "state_dict": state}, ckpt_path)
     log(f"checkpoint: {ckpt_path.name}  sha256 {sha256(ckpt_path)}")
-    log_path.write_text("\n".join(lines) + "\n")
+    log.write(log_path)
     return {"curve": curve, "checkpoint": ckpt_path, "log": log_path}
 
 
