@@ -1,4 +1,5 @@
-"""make_beam_movies, next_frame_dataset, next_frame_loader: shapes, values, motion, seeds, errors."""
+"""make_beam_movies, make_moving_shapes, move_shape, next_frame_dataset, next_frame_loader: shapes,
+values, motion, seeds, errors."""
 
 import pytest
 import torch
@@ -8,6 +9,8 @@ from convlstm_lib import (
     all_beam_movies,
     beam_lane,
     make_beam_movies,
+    make_moving_shapes,
+    move_shape,
     nearest_distance,
     next_frame_dataset,
     next_frame_loader,
@@ -252,3 +255,106 @@ def test_split_and_speed_errors(kwargs, error, message):
         make_beam_movies(**kwargs)
     with pytest.raises(error, match=f"^make_beam_movies: {message}"):
         all_beam_movies(**kwargs)
+
+
+# ---- move_shape and make_moving_shapes: any drawing, any whole-pixel velocity.
+
+
+@pytest.mark.parametrize("velocity", [(0, 0), (1, 0), (-2, 1), (3, -3), (0, -1)])
+@pytest.mark.parametrize("length", [2, 5, 6])
+def test_move_shape_shifts_the_drawing_by_velocity_times_frames_from_the_middle(velocity, length):
+    shape = (torch.rand(16, 16) > 0.7).float()
+    movie = move_shape(shape, velocity, length=length)
+    assert movie.shape == (length, 1, 16, 16)
+    middle = (length - 1) // 2
+    assert torch.equal(movie[middle, 0], shape)  # the movie passes through the drawing
+    for t in range(length):
+        dy, dx = velocity[0] * (t - middle), velocity[1] * (t - middle)
+        assert torch.equal(movie[t, 0], shift(shape, dy, dx)), t
+
+
+def test_move_shape_reproduces_the_posts_movies_and_loses_what_leaves():
+    # Movies whose beam is whole in every frame (6 lit pixels); others have pixels entering.
+    post = make_beam_movies(40, seed=3)
+    whole = [movie for movie in post if (movie.sum(dim=(1, 2, 3)) == 6).all()]
+    assert len(whole) > 5
+    for movie in whole:
+        assert torch.equal(move_shape(movie[2, 0], (-1, 1)), movie)
+    assert torch.equal(move_shape(hand_made()[2, 0], (-1, 1)), hand_made())
+    dot = torch.zeros(8, 8)
+    dot[0, 0] = 1.0
+    assert move_shape(dot, (-1, 0), length=4)[3].sum() == 0  # moved out of the frame: gone
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "message"),
+    [
+        ((torch.zeros(1, 8, 8), (0, 1)), {}, ValueError, "expected shape to be a tensor of 2 dims"),
+        (("x", (0, 1)), {}, ValueError, r"expected shape to be .* got str"),
+        ((torch.zeros(8, 8), (0.5, 1)), {}, TypeError, r"expected velocity to be a pair of ints"),
+        ((torch.zeros(8, 8), (1,)), {}, TypeError, r"expected velocity to be a pair of ints"),
+        ((torch.zeros(8, 8), (0, 1)), {"length": 0}, ValueError, "expected length to be positive"),
+    ],
+)
+def test_move_shape_errors(args, kwargs, error, message):
+    with pytest.raises(error, match=f"move_shape: {message}"):
+        move_shape(*args, **kwargs)
+
+
+def _is_a_stroke(drawing):
+    """One 8-connected piece of at most 13 pixels, not on one row, column or diagonal."""
+    pixels = {tuple(p) for p in drawing.nonzero().tolist()}
+    start = next(iter(pixels))
+    reached, frontier = {start}, [start]
+    while frontier:
+        r, c = frontier.pop()
+        for dr in (-1, 0, 1):
+            for dc in (-1, 0, 1):
+                if (r + dr, c + dc) in pixels and (r + dr, c + dc) not in reached:
+                    reached.add((r + dr, c + dc))
+                    frontier.append((r + dr, c + dc))
+    keys = [lambda p: p[0], lambda p: p[1], lambda p: p[0] - p[1], lambda p: p[0] + p[1]]
+    on_a_line = any(len({key(p) for p in pixels}) == 1 for key in keys)
+    return reached == pixels and 3 <= len(pixels) <= 13 and not on_a_line
+
+
+def test_moving_shapes_are_strokes_moved_at_their_velocity():
+    movies, velocities = make_moving_shapes(400, seed=2)
+    assert movies.shape == (400, 6, 1, 24, 24) and movies.dtype == torch.float32
+    assert velocities.shape == (400, 2) and velocities.dtype == torch.int64
+    assert set(movies.unique().tolist()) == {0.0, 1.0}
+    # Every one of the 49 velocities occurs, and none beyond max_speed.
+    assert velocities.abs().max() == 3
+    assert len({tuple(v) for v in velocities.tolist()}) == 49
+    for movie, velocity in zip(movies, velocities.tolist(), strict=True):
+        assert _is_a_stroke(movie[2, 0])  # whole at frame 2, inside the frame
+        assert torch.equal(movie, move_shape(movie[2, 0], tuple(velocity)))
+
+
+def test_moving_shapes_seeds_and_global_state():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    first, first_v = make_moving_shapes(20, seed=7)
+    assert torch.equal(torch.rand(3), expected)  # the global random state is left alone
+    again, again_v = make_moving_shapes(20, seed=7)
+    assert torch.equal(first, again) and torch.equal(first_v, again_v)
+    assert not torch.equal(first, make_moving_shapes(20, seed=8)[0])
+    still, still_v = make_moving_shapes(10, max_speed=0, length=3, size=12)
+    assert still.shape == (10, 3, 1, 12, 12) and still_v.abs().max() == 0
+    assert torch.equal(still[:, 0], still[:, 2])  # standing still
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"n": 0}, ValueError, "expected n to be positive, got 0"),
+        ({"length": 0}, ValueError, "expected length to be positive, got 0"),
+        ({"max_speed": -1}, ValueError, r"expected max_speed to be an int >= 0, got -1"),
+        ({"max_speed": 1.5}, ValueError, r"expected max_speed to be an int >= 0, got 1.5"),
+        ({"seed": 1.0}, TypeError, "expected seed to be an int, got float"),
+    ],
+)
+def test_moving_shapes_errors(kwargs, error, message):
+    with pytest.raises(error, match=f"make_moving_shapes: {message}"):
+        make_moving_shapes(**kwargs)
