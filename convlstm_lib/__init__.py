@@ -18,8 +18,12 @@
   :func:`score_nowcasts`: pysteps' scores by lead time with intervals (``radar.py``).
 * :func:`make_beam_movies`, :func:`next_frame_dataset`, :func:`next_frame_loader`: the post's
   diagonal-beam movies and the next-frame task; :func:`beam_lane` and :func:`all_beam_movies`,
-  their train and test splits; :func:`nearest_distance`, how far a held-out set lies from the
-  training data (``data.py``).
+  their train and test splits; :func:`make_moving_shapes` and :func:`move_shape`, random strokes
+  and any drawing moving at any velocity; :func:`nearest_distance`, how far a held-out set lies
+  from the training data (``data.py``).
+* :class:`InsideStep`, :func:`inside_view`, :func:`export_inside_step`: every gate and state of a
+  trained predictor, step by step, and its ONNX export for the page that runs it;
+  :func:`reach_per_frame`, how fast a motion a stack can follow (``explain.py``).
 * :class:`NextFramePredictor`, :func:`fit`, :func:`evaluate`, :class:`FitHistory`: a readout for
   next-frame prediction and the training loop the chapters share, and
   :func:`native_autocast_dtype`, the low precision a device computes natively (``train.py``).
@@ -38,11 +42,14 @@ from .data import (
     all_beam_movies,
     beam_lane,
     make_beam_movies,
+    make_moving_shapes,
+    move_shape,
     nearest_distance,
     next_frame_dataset,
     next_frame_loader,
 )
 from .digits import make_moving_mnist, mnist_digits
+from .explain import InsideStep, export_inside_step, inside_view, reach_per_frame
 from .files import book_file
 from .forecaster import EncoderForecaster, from_patches, to_patches
 from .model import ConvLSTM, default_channels_last, precomputes_input
@@ -72,6 +79,7 @@ __all__ = [
     "ConvLSTMCell",
     "EncoderForecaster",
     "FitHistory",
+    "InsideStep",
     "Interval",
     "NextFramePredictor",
     "RadarEvent",
@@ -85,16 +93,20 @@ __all__ = [
     "default_channels_last",
     "encode_rain",
     "evaluate",
+    "export_inside_step",
     "fit",
     "frame_cross_entropy",
     "frame_mse",
     "frame_ssim",
     "from_patches",
+    "inside_view",
     "keep_freed_memory",
     "load_radar",
     "make_beam_movies",
     "make_moving_mnist",
+    "make_moving_shapes",
     "mnist_digits",
+    "move_shape",
     "native_autocast_dtype",
     "nearest_distance",
     "next_frame_dataset",
@@ -104,6 +116,7 @@ __all__ = [
     "persistence",
     "precomputes_input",
     "rain_to_dbr",
+    "reach_per_frame",
     "read_frames",
     "residual_forecast",
     "score_nowcasts",

@@ -70,6 +70,9 @@ class NextFramePredictor(nn.Module):
         (torch.Size([2, 1, 24, 24]), torch.Size([2, 1, 24, 24]))
         >>> bool(((better(x) > 0) & (better(x) < 1)).all())
         True
+        >>> every = better.predict_every_step(x)  # after each of the 5 frames
+        >>> every.shape, torch.allclose(every[:, -1], better(x))
+        (torch.Size([2, 5, 1, 24, 24]), True)
     """
 
     def __init__(
@@ -103,12 +106,26 @@ class NextFramePredictor(nn.Module):
     def extra_repr(self) -> str:
         return f"readout={self.readout!r}, out_channels={self.out_channels}"
 
-    def forward(self, x: Tensor) -> Tensor:
-        _, last_states = self.convlstm(x)
-        h = last_states[-1][0]  # (B, C_hid, H, W), the last layer's final hidden state
+    def read_out(self, h: Tensor) -> Tensor:
+        """The predicted frame, of shape (B, C_out, H, W), from a last-layer hidden state h."""
         if self.head is None:
             return h
         return torch.sigmoid(self.head(h))  # (B, C_out, H, W)
+
+    def predict_every_step(self, x: Tensor) -> Tensor:
+        """The frame after every input frame: shaped like ``x``, with :math:`C_{out}` channels.
+
+        The prediction after step :math:`t` reads only frames :math:`0..t`; the last one is what
+        ``forward`` returns.
+        """
+        layer_outputs, _ = self.convlstm(x)
+        h = layer_outputs[-1]  # (B, T, C_hid, H, W), or (T, B, ...) when not batch first
+        frames = self.read_out(h.flatten(0, 1))  # (B * T, C_out, H, W)
+        return frames.unflatten(0, h.shape[:2])  # (B, T, C_out, H, W)
+
+    def forward(self, x: Tensor) -> Tensor:
+        _, last_states = self.convlstm(x)
+        return self.read_out(last_states[-1][0])  # from the last layer's final hidden state
 
 
 @dataclass
