@@ -43,7 +43,7 @@ from convlstm_lib import (
     to_patches,
 )
 
-__all__ = ["RunLog", "build_model", "forecast", "main", "make_movies", "sha256"]
+__all__ = ["RunLog", "build_model", "forecast", "main", "make_movies", "sha256", "update"]
 
 # The data of each dataset: frame size, movie length, the split into inputs and targets, and
 # the seeds of the fixed validation and test sets (training pools use --seed + step).
@@ -109,6 +109,22 @@ def _predict(model: nn.Module, config: dict, movies: Tensor) -> Tensor:
 def sha256(path: Path) -> str:
     """The SHA-256 of a file, in hex."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def update(
+    model: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    loss: Tensor,
+) -> float:
+    """One training step of every script here on ``loss``: gradients clipped to norm 1, the
+    optimiser and its schedule stepped. Returns the loss as a float."""
+    optimiser.zero_grad()
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimiser.step()
+    schedule.step()
+    return loss.item()
 
 
 class RunLog:
@@ -231,12 +247,7 @@ def main(argv: list[str] | None = None) -> dict:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             logits = forecast(model, config, batch[:, :t_in], steps_out)
         loss = F.binary_cross_entropy_with_logits(logits.float(), batch[:, t_in:])
-        optimiser.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimiser.step()
-        schedule.step()
-        running += loss.item()
+        running += update(model, optimiser, schedule, loss)
         if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
             count = (step % args.log_every) + 1
             elapsed = time.perf_counter() - start

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from convlstm_lib import (
@@ -48,7 +48,7 @@ from convlstm_lib import (
     tile_corners,
     window_starts,
 )
-from experiments.forecasting import RunLog, sha256
+from experiments.forecasting import RunLog, sha256, update
 
 __all__ = ["TEST_EVENTS", "VALIDATION", "build_model", "loss_weights", "main", "splits"]
 
@@ -234,12 +234,7 @@ def main(argv: list[str] | None = None) -> dict:
             np.stack([_sample(train, config, generator) for _ in range(args.batch_size)])
         )
         loss = _loss(model, config, batch, args.loss == "weighted")
-        optimiser.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimiser.step()
-        schedule.step()
-        running += loss.item()
+        running += update(model, optimiser, schedule, loss)
         if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
             model.eval()
             curve.append((step + 1, _validate(model, config, val)))

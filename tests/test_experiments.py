@@ -175,3 +175,34 @@ def test_nowcasting_starts_as_persistence_and_trains_on_a_grid_of_your_own(tmp_p
     forecast = nowcast_rain(model, dry, 2, patch_size=config["patch_size"])
     expected = np.where(dry[:, -1:] < 0.1, 0, dry[:, -1:]).repeat(2, axis=1)
     np.testing.assert_allclose(forecast, expected, rtol=1e-5)
+
+
+def test_explainer_script_trains_a_variant_the_chapter_can_load(tmp_path):
+    from experiments.explainer import build_model as build_variant
+    from experiments.explainer import main as explainer_main
+
+    errors = explainer_main(
+        ["--variant", "k3_l2", "--hidden", "2", "--steps", "3", "--batch-size", "2",
+         "--pool", "4", "--val-size", "40", "--log-every", "1", "--out", str(tmp_path)]
+    )  # fmt: skip
+    checkpoint, log = tmp_path / "explainer_k3_l2.pt", tmp_path / "explainer_k3_l2.log"
+    text = log.read_text()
+    assert text.splitlines()[0] == (
+        "$ python -m experiments.explainer --variant k3_l2 --hidden 2 --steps 3 --batch-size 2 "
+        f"--pool 4 --val-size 40 --log-every 1 --out {tmp_path}"
+    )
+    assert "step 3/3" in text and f"sha256 {sha256(checkpoint)}" in text
+    # Validation errors by speed, as the log records them, for the speeds the 40 movies have.
+    logged = {
+        int(line.split()[2].rstrip(":")): float(line.split()[4])
+        for line in text.splitlines()
+        if line.startswith("validation speed")
+    }
+    assert logged.keys() == errors.keys() and set(errors) <= {0, 1, 2, 3}
+    for speed, error in errors.items():
+        assert abs(logged[speed] - error) < 1e-4
+    saved = torch.load(checkpoint, weights_only=True)
+    model = build_variant(saved["config"])
+    model.load_state_dict({k: v.float() for k, v in saved["state_dict"].items()})
+    assert model.convlstm.hidden_dims == [2, 2] and model.convlstm.kernel_sizes == [(3, 3)] * 2
+    assert model.predict_every_step(torch.rand(1, 5, 1, 24, 24)).shape == (1, 5, 1, 24, 24)
