@@ -15,13 +15,15 @@ VENDORED := vendor/VERSIONS
 CHROMIUM ?= /usr/bin/chromium
 SITE := _build/html
 NOTEBOOK_TIMES := _build/notebook-times.txt
+PORT ?= 8000
 # apt-get needs root; CI runners that are not root have password-less sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup vendor chromium book lab test lint unit notebooks browser colab bench clean
+.PHONY: help setup vendor chromium book serve lab test lint unit notebooks browser colab bench clean
 
 help:
 	@echo "make book      build the website into $(SITE) (executes every chapter)"
+	@echo "make serve     serve the built site on http://127.0.0.1:$(PORT)/ (chapter 06 runs its models there)"
 	@echo "make lab       open the chapters in JupyterLab (prints the address to open)"
 	@echo "make test      lint, unit tests, the Colab path, every notebook under nbval, the strict"
 	@echo "               book build, then the browser tests (the built site, JupyterLab)"
@@ -57,7 +59,14 @@ chromium: $(CHROMIUM)
 
 book: setup vendor
 	$(BIN)/jupyter-book build . --all -W -n --keep-going
-	@echo "The book is built: open $(CURDIR)/$(SITE)/index.html"
+	@echo "The book is built: run make serve and open the address it prints (or open $(CURDIR)/$(SITE)/index.html, without chapter 06's live explainer)"
+
+# The built site over http on this machine only: chapter 06's explainer loads its models and
+# the WebAssembly runtime with fetch, which browsers refuse to pages opened as file://.
+serve:
+	@test -f $(SITE)/index.html || { echo "no site in $(SITE): run make book first"; exit 1; }
+	@echo "Open http://127.0.0.1:$(PORT)/ (Ctrl-C stops the server)"
+	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory $(SITE)
 
 # On this machine only (127.0.0.1); JupyterLab prints the address to open, token included.
 # Jupyter refuses to run as root (a container's user) without --allow-root.

@@ -65,6 +65,9 @@ def _or_skip(pages: list[str], what: str) -> list[object]:
 # matplotlib's jshtml animations, and ipywidgets views embedded by myst-nb.
 ANIMATED_PAGES = _pages_containing('<div class="animation">')
 WIDGET_PAGES = _pages_containing("application/vnd.jupyter.widget-view+json")
+# Chapter 06's live explainer (book/_static/explainer/explainer.js), running ONNX models.
+EXPLAINER_PAGES = _pages_containing('<div class="convlstm-explainer"')
+EXPLAINER_READY_MS = 90_000  # the WebAssembly runtime (14 MB) compiles first, on a slow machine
 
 # Everything a page shows, apart from `control`: visible text, image sources and canvases
 # inside the widget areas. Moving a control must change it.
@@ -324,6 +327,125 @@ def test_widgets_render_and_respond(visit: object, path: str) -> None:
         except playwright_api.TimeoutError:
             pytest.fail(f"{path}: moving a {kind} changed nothing else that the page shows")
     _assert_clean(record)
+
+
+# What the explainer shows, canvas by canvas, grouped by the views the page names.
+EXPLAINER_VIEWS_JS = """(root) => {
+  const views = {};
+  for (const canvas of root.querySelectorAll("canvas[data-view]")) {
+    const name = canvas.dataset.view;
+    views[name] = (views[name] || "") + canvas.toDataURL() + "|";
+  }
+  return views;
+}"""
+
+
+def _explainer(record: Visit) -> object:
+    """The page's explainer once it has run its models and its check, or a failure saying why."""
+    root = record.page.locator(".convlstm-explainer").first
+    try:
+        record.page.wait_for_function(
+            "(root) => root.dataset.ready === 'true' || root.dataset.ready === 'failed'",
+            arg=root.element_handle(),
+            timeout=EXPLAINER_READY_MS,
+        )
+    except playwright_api.TimeoutError:
+        pytest.fail(
+            "explainer: expected it to start, got no answer\n" + "\n".join(record.problems())
+        )
+    assert root.get_attribute("data-ready") == "true", (
+        f"explainer: expected it to start, got {root.inner_text()}\n" + "\n".join(record.problems())
+    )
+    return root
+
+
+def _after_run(record: Visit, root: object, action) -> dict[str, str]:
+    """Do ``action``, wait for the model run it starts, and return the views after it."""
+    runs = int(root.get_attribute("data-runs"))
+    action()
+    record.page.wait_for_function(
+        "([root, runs]) => Number(root.dataset.runs) > runs",
+        arg=[root.element_handle(), runs],
+        timeout=STEP_TIMEOUT_MS,
+    )
+    return root.evaluate(EXPLAINER_VIEWS_JS)
+
+
+def _changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    return {name for name in after if after[name] != before.get(name)}
+
+
+@pytest.mark.parametrize("path", _or_skip(EXPLAINER_PAGES, "the explainer"))
+def test_explainer_runs_the_models_in_the_page(visit: object, screenshots: Path, path: str) -> None:
+    record = visit(f"{path}.html")
+    page = record.page
+    root = _explainer(record)
+    # The built-in example, run here by every model, against torch's outputs at build time.
+    check = root.locator(".explainer-check")
+    worst = float(check.get_attribute("data-max-abs-diff"))
+    assert worst <= 1e-4, f"explainer: expected the page to match torch to 1e-4, got {worst}"
+    root.scroll_into_view_if_needed()
+    root.screenshot(path=screenshots / "explainer-preset.png")
+
+    # A stroke drawn with the mouse, across the canvas: the input changes.
+    canvas = root.locator("canvas.explainer-draw")
+    box = canvas.bounding_box()
+    before = root.evaluate(EXPLAINER_VIEWS_JS)
+
+    def draw() -> None:
+        page.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.3 * box["height"])
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.6 * box["width"], box["y"] + 0.5 * box["height"], steps=12)
+        page.mouse.up()
+
+    drawn = _after_run(record, root, draw)
+    assert {"strip", "input"} <= _changed(before, drawn), "a drawn stroke left the input as it was"
+
+    # A step: the gates and states, and the prediction, move on.
+    step = root.locator('button[data-action="step"]')
+    stepped_at = root.get_attribute("data-step")
+    step.click()
+    page.wait_for_function(
+        "([root, t]) => root.dataset.step !== t", arg=[root.element_handle(), stepped_at]
+    )
+    stepped = root.evaluate(EXPLAINER_VIEWS_JS)
+    assert {"inside", "prediction", "input"} <= _changed(drawn, stepped), (
+        "a step left the gates, the states or the prediction as they were"
+    )
+
+    # Another model, on the same movie: another result.
+    select = root.locator("select")
+    values = select.locator("option").evaluate_all("(options) => options.map((o) => o.value)")
+    switched = _after_run(
+        record, root, lambda: select.select_option(next(v for v in values if v != values[0]))
+    )
+    assert "prediction" in _changed(stepped, switched), "switching the model changed nothing"
+    assert "input" not in _changed(stepped, switched)
+
+    # The keyboard: a slider moves the shape, and Space on the canvas toggles a pixel.
+    slider = root.locator('input[data-axis="right"]')
+    slider.focus()
+    keyed = _after_run(record, root, lambda: slider.press("ArrowLeft"))
+    assert "strip" in _changed(switched, keyed), "a slider moved by the keyboard changed nothing"
+    canvas.focus()
+    canvas.press("ArrowDown")
+    toggled = _after_run(record, root, lambda: canvas.press(" "))
+    assert "strip" in _changed(keyed, toggled), "Space on the drawing canvas changed nothing"
+    root.screenshot(path=screenshots / "explainer-drawn.png")
+    _assert_clean(record)
+
+
+@pytest.mark.parametrize("path", _or_skip(EXPLAINER_PAGES, "the explainer"))
+def test_explainer_says_so_where_it_cannot_run(browser: object, path: str) -> None:
+    # Opened as a file, the page cannot load the module or the models: the text says so.
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        page.goto((SITE / f"{path}.html").as_uri(), wait_until="load")
+        fallback = page.locator(".convlstm-explainer .explainer-fallback")
+        assert fallback.is_visible() and "cannot" in fallback.inner_text()
+    finally:
+        context.close()
 
 
 def test_search_finds_convlstm(visit: object, screenshots: Path) -> None:
