@@ -384,6 +384,9 @@ def test_explainer_runs_the_models_in_the_page(visit: object, screenshots: Path,
     check = root.locator(".explainer-check")
     worst = float(check.get_attribute("data-max-abs-diff"))
     assert worst <= 1e-4, f"explainer: expected the page to match torch to 1e-4, got {worst}"
+    # Tall enough for the whole explainer: an element screenshot taller than the viewport is
+    # stitched from scrolled views, with the theme's sticky header across it.
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": 1800})
     root.scroll_into_view_if_needed()
     root.screenshot(path=screenshots / "explainer-preset.png")
 

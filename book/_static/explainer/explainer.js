@@ -293,14 +293,10 @@ class Explainer {
     this.legends = element("div", { class: "explainer-row" });
     this.reach = element("p", { class: "explainer-reach", "aria-live": "polite" });
     this.check = element("p", { class: "explainer-check" });
-    const right = element("div", { class: "explainer-views" }, [
-      strip,
-      frames,
-      this.reach,
-      this.legends,
-      this.grid,
-    ]);
-    this.root.append(element("div", { class: "explainer-layout" }, [left, right]), this.check);
+    const right = element("div", { class: "explainer-views" }, [strip, frames, this.reach]);
+    // The inside view spans the whole width below: six columns of gates and states.
+    const inside = element("div", { class: "explainer-inside" }, [this.legends, this.grid]);
+    this.root.append(element("div", { class: "explainer-layout" }, [left, right]), inside, this.check);
   }
 
   bindDrawing() {
