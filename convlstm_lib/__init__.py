@@ -30,7 +30,8 @@
 * :func:`book_file`: the files a chapter loads (checkpoints, logs, data), from the clone or
   downloaded once, checked against their SHA-256 (``files.py``).
 * :func:`keep_freed_memory`: a process-wide allocator setting that makes big CPU tensors cheap
-  to allocate again (``allocator.py``).
+  to allocate again (``allocator.py``); :func:`saved_tensor_bytes`: the memory autograd keeps
+  for a backward pass, which ``checkpoint_steps=True`` cuts (``memory.py``).
 * ``convlstm_lib.plot``: frame grids and animations, imported on its own so that the library
   itself does not need matplotlib.
 """
@@ -52,6 +53,7 @@ from .digits import make_moving_mnist, mnist_digits
 from .explain import InsideStep, export_inside_step, inside_view, reach_per_frame
 from .files import book_file
 from .forecaster import EncoderForecaster, from_patches, to_patches
+from .memory import saved_tensor_bytes
 from .model import ConvLSTM, default_channels_last, precomputes_input
 from .radar import (
     RadarEvent,
@@ -119,6 +121,7 @@ __all__ = [
     "reach_per_frame",
     "read_frames",
     "residual_forecast",
+    "saved_tensor_bytes",
     "score_nowcasts",
     "split_by_event",
     "tile_corners",

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
 
 from .cell import ConvLSTMCell, _check_dtype, _check_input, _positive_int
 from .model import _cells, _per_layer_kernels, _run_layer, precomputes_input
@@ -133,6 +134,10 @@ class EncoderForecaster(nn.Module):
             :class:`ConvLSTMCell`), starting at zero. On by default, as in the paper's model;
             :class:`ConvLSTM` leaves them off by default, like :class:`torch.nn.LSTM`.
             Default: ``True``
+        checkpoint_steps: Activation checkpointing over time steps in both stacks, as in
+            :class:`ConvLSTM`: in training, each step keeps only its inputs for the backward
+            pass and runs again there. Less memory, the same losses and gradients.
+            Default: ``False``
         padding_mode, dilation, state_dilation, forget_bias, dropout, recurrent_dropout: The
             options of every :class:`ConvLSTMCell` of both stacks, which documents them. Dropout
             masks are drawn once per call of ``forward``, for the encoder and the forecaster.
@@ -176,6 +181,7 @@ class EncoderForecaster(nn.Module):
         state_kernel_sizes: int | tuple[int, int] | Sequence[int | tuple[int, int]] = 5,
         output_dim: int | None = None,
         peephole: bool = True,
+        checkpoint_steps: bool = False,
         padding_mode: str = "zeros",
         dilation: int | tuple[int, int] = 1,
         state_dilation: int | tuple[int, int] = 1,
@@ -208,6 +214,7 @@ class EncoderForecaster(nn.Module):
             else _positive_int(output_dim, "output_dim", _OWNER)
         )
         self.peephole = bool(peephole)
+        self.checkpoint_steps = bool(checkpoint_steps)
         encoder_in = [self.input_dim, *self.hidden_dims[:-1]]
         forecaster_in = [0, *self.hidden_dims[:-1]]  # the first forecaster layer reads nothing
         # Written once, in the cell: every layer of both stacks gets the same options.
@@ -240,7 +247,9 @@ class EncoderForecaster(nn.Module):
             f"{self.input_dim}, {self.hidden_dims}, "
             f"input_kernel_sizes={self.input_kernel_sizes}, "
             f"state_kernel_sizes={self.state_kernel_sizes}, output_dim={self.output_dim}, "
-            f"peephole={self.peephole}{self.encoder[0]._options_repr()}"
+            f"peephole={self.peephole}"
+            f"{', checkpoint_steps=True' if self.checkpoint_steps else ''}"
+            f"{self.encoder[0]._options_repr()}"
         )
 
     def forward(self, x: Tensor, steps: int) -> Tensor:
@@ -254,6 +263,7 @@ class EncoderForecaster(nn.Module):
         # The encoder is a stack like ConvLSTM: layers outside, time inside, through the same
         # loop (the input half of every frame in one call, where that pays).
         layer_input = x  # (B, T, C, H, W)
+        recompute = self.checkpoint_steps and torch.is_grad_enabled()
         states = []
         for cell in self.encoder:
             layer_input, h, c = _run_layer(
@@ -261,7 +271,9 @@ class EncoderForecaster(nn.Module):
                 layer_input,
                 None,
                 channels_last=False,
-                precompute_input=precomputes_input(cell, layer_input),
+                # Under checkpointing the input half runs in the steps, as in ConvLSTM.
+                precompute_input=not recompute and precomputes_input(cell, layer_input),
+                checkpoint_steps=self.checkpoint_steps,
             )  # (B, T, C_hid, H, W), then h and c each (B, C_hid, H, W)
             states.append((h, c))
         # Variational dropout: each forecaster cell's masks hold for the whole forecast.
@@ -271,16 +283,28 @@ class EncoderForecaster(nn.Module):
         # Time outside, layers inside: the head needs every layer's state at each step.
         outputs = []
         for _ in range(steps):
-            layer_input = None  # the first forecaster layer reads nothing but its state
-            for layer, cell in enumerate(self.forecaster):
-                h, c = states[layer]
-                mask_x, mask_h = masks[layer]
-                if mask_x is not None:
-                    layer_input = layer_input * mask_x  # (B, C_in, H, W)
-                if mask_h is not None:
-                    h = h * mask_h  # (B, C_hid, H, W)
-                states[layer] = cell.update(cell.gates(layer_input, h), c)[:2]
-                layer_input = states[layer][0]  # (B, C_hid, H, W)
-            hidden = torch.cat([h for h, _ in states], dim=1)  # (B, sum of C_hid, H, W)
-            outputs.append(self.head(hidden))  # (B, C_out, H, W)
+            if recompute:
+                # One forecast step keeps only the states it starts from for backward.
+                states, frame = checkpoint(self._forecast_step, states, masks, use_reentrant=False)
+            else:
+                states, frame = self._forecast_step(states, masks)
+            outputs.append(frame)  # (B, C_out, H, W)
         return torch.stack(outputs, dim=1)  # (B, K, C_out, H, W)
+
+    def _forecast_step(
+        self,
+        states: list[tuple[Tensor, Tensor]],
+        masks: list[tuple[Tensor | None, Tensor | None]],
+    ) -> tuple[list[tuple[Tensor, Tensor]], Tensor]:
+        """One step of the forecaster: every layer's new ``(h, c)``, and the head's frame."""
+        layer_input = None  # the first forecaster layer reads nothing but its state
+        new_states = []
+        for cell, (h, c), (mask_x, mask_h) in zip(self.forecaster, states, masks, strict=True):
+            if mask_x is not None:
+                layer_input = layer_input * mask_x  # (B, C_in, H, W)
+            if mask_h is not None:
+                h = h * mask_h  # (B, C_hid, H, W)
+            new_states.append(cell.update(cell.gates(layer_input, h), c)[:2])
+            layer_input = new_states[-1][0]  # (B, C_hid, H, W)
+        hidden = torch.cat([h for h, _ in new_states], dim=1)  # (B, sum of C_hid, H, W)
+        return new_states, self.head(hidden)  # ..., (B, C_out, H, W)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from .cell import (
     ConvLSTMCell,
@@ -187,6 +188,20 @@ def _cells(
     return cells
 
 
+def _step(
+    cell: ConvLSTMCell, step: Tensor, h: Tensor | None, c: Tensor, precompute_input: bool
+) -> tuple[Tensor, Tensor]:
+    """One time step of :func:`_run_layer`: ``step`` is the frame, or its precomputed gates."""
+    if not precompute_input:
+        gates = cell.gates(step, h)  # (B, 4 C_hid, H, W)
+    elif h is None:
+        gates = step
+    else:
+        gates = cell.state_gates(h).add_(step)  # (B, 4 C_hid, H, W)
+    h, c = cell.update(gates, c)[:2]  # each (B, C_hid, H, W)
+    return h, c
+
+
 def _run_layer(
     cell: ConvLSTMCell,
     x: Tensor,
@@ -194,6 +209,7 @@ def _run_layer(
     *,
     channels_last: bool,
     precompute_input: bool,
+    checkpoint_steps: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Run one cell over a whole sequence through its methods; inputs already validated.
 
@@ -202,7 +218,7 @@ def _run_layer(
         x: the layer's input of shape :math:`(B, T, C_{in}, H, W)`.
         state: the initial ``(h, c)``, each of shape :math:`(B, C_{hid}, H, W)`, or ``None``
             for zeros.
-        channels_last, precompute_input: see :class:`ConvLSTM`.
+        channels_last, precompute_input, checkpoint_steps: see :class:`ConvLSTM`.
 
     Returns:
         ``(outputs, h, c)``: the hidden state at every step, of shape
@@ -234,17 +250,17 @@ def _run_layer(
     else:
         per_step = frames.view(batch, steps, *frames.shape[1:]).unbind(1)  # T x (B, C_in, H, W)
 
+    # Recomputing a step in the backward pass only pays when there is a backward pass.
+    recompute = checkpoint_steps and torch.is_grad_enabled()
     outputs = []
     for step in per_step:
         # Variational dropout: the same units of h are dropped at every step of the sequence.
         h_in = h if mask_h is None or h is None else h * mask_h  # (B, C_hid, H, W)
-        if not precompute_input:
-            gates = cell.gates(step, h_in)  # (B, 4 C_hid, H, W)
-        elif h is None:
-            gates = step
+        if recompute:
+            # Keeps only the step's inputs for backward and runs the step again there.
+            h, c = checkpoint(_step, cell, step, h_in, c, precompute_input, use_reentrant=False)
         else:
-            gates = cell.state_gates(h_in).add_(step)  # (B, 4 C_hid, H, W)
-        h, c = cell.update(gates, c)[:2]  # each (B, C_hid, H, W)
+            h, c = _step(cell, step, h_in, c, precompute_input)  # each (B, C_hid, H, W)
         outputs.append(h)
     if channels_last:
         # Stack as (B, T, H, W, C) so (B, T) merge into a view for the next layer's reshape.
@@ -311,6 +327,14 @@ class ConvLSTM(nn.Module):
             :meth:`ConvLSTMCell.gates`. ``None`` decides per layer with
             :func:`precomputes_input`, from the device and the shapes. Equal to the plain step
             up to float rounding. Default: ``None``
+        checkpoint_steps: Activation checkpointing over time steps
+            (:func:`torch.utils.checkpoint.checkpoint`): in training, keep only every step's
+            inputs (the frame or its precomputed gates, :math:`h` and :math:`c`) for the
+            backward pass instead of every gate, and run each step again there. Less memory,
+            about one more forward pass of time; the same losses and gradients. Only where
+            gradients are recorded; inference is unchanged. With ``precompute_input=None``
+            it folds every layer's input half into its steps, since a batched input half,
+            :math:`(B, T, 4 C_{hid}, H, W)`, would stay alive for backward. Default: ``False``
         padding_mode, dilation, state_dilation, forget_bias, dropout, recurrent_dropout: The
             options of every layer's :class:`ConvLSTMCell`, which documents them: how frames
             are padded (``"circular_width"`` for a global grid that wraps in longitude), the
@@ -322,7 +346,7 @@ class ConvLSTM(nn.Module):
             ``0.0``, ``0.0``
 
     Whatever the switches, a zero initial state skips the recurrent half of the first step
-    (it would multiply zeros). The two switches change speed, never the model: same
+    (it would multiply zeros). The three switches change speed or memory, never the model: same
     parameters, same state dict, the same outputs up to float rounding. Float32 stays float32;
     for bfloat16 (or float16 on CUDA) convolutions run the model under :func:`torch.autocast`.
     The cell state :math:`c` then stays in the input's dtype (float32) while every convolution
@@ -382,6 +406,7 @@ class ConvLSTM(nn.Module):
         peephole: bool = False,
         channels_last: bool | None = None,
         precompute_input: bool | None = None,
+        checkpoint_steps: bool = False,
         padding_mode: str = "zeros",
         dilation: int | tuple[int, int] = 1,
         state_dilation: int | tuple[int, int] = 1,
@@ -398,6 +423,7 @@ class ConvLSTM(nn.Module):
         self.peephole = bool(peephole)
         self.channels_last = None if channels_last is None else bool(channels_last)
         self.precompute_input = None if precompute_input is None else bool(precompute_input)
+        self.checkpoint_steps = bool(checkpoint_steps)
         in_dims = [self.input_dim, *self.hidden_dims[:-1]]
         # Written once, in the cell; every layer gets the same (validated there, named ours).
         options = {
@@ -436,7 +462,9 @@ class ConvLSTM(nn.Module):
             f"{self.input_dim}, {self.hidden_dims}, kernel_sizes={self.kernel_sizes}, "
             f"num_layers={self.num_layers}, bias={self.bias}, batch_first={self.batch_first}, "
             f"peephole={self.peephole}, channels_last={self.channels_last}, "
-            f"precompute_input={self.precompute_input}{self.cells[0]._options_repr()}"
+            f"precompute_input={self.precompute_input}"
+            f"{', checkpoint_steps=True' if self.checkpoint_steps else ''}"
+            f"{self.cells[0]._options_repr()}"
         )
 
     def forward(
@@ -467,6 +495,7 @@ class ConvLSTM(nn.Module):
         channels_last = self.channels_last
         if channels_last is None:
             channels_last = default_channels_last(x.device)
+        recompute = self.checkpoint_steps and torch.is_grad_enabled()
         layer_input = x  # (B, T, C, H, W), C = C_in for layer 0, C_hid of the layer below after
         layer_outputs, last_states = [], []
         # Layers outside, time inside: each layer sees its whole input sequence at once, so the
@@ -479,13 +508,16 @@ class ConvLSTM(nn.Module):
                 layer_state = state[layer]
             precompute = self.precompute_input
             if precompute is None:
-                precompute = precomputes_input(cell, layer_input)
+                # Batched input gates, (B, T, 4 C_hid, H, W), would stay alive for backward:
+                # the memory that checkpointing steps is there to save.
+                precompute = not recompute and precomputes_input(cell, layer_input)
             layer_input, h, c = _run_layer(
                 cell,
                 layer_input,
                 layer_state,
                 channels_last=channels_last,
                 precompute_input=precompute,
+                checkpoint_steps=self.checkpoint_steps,
             )  # (B, T, C_hid, H, W), then h and c each (B, C_hid, H, W)
             output = layer_input if self.batch_first else layer_input.transpose(0, 1)
             layer_outputs.append(output.contiguous())  # (B, T, ...) or (T, B, C_hid, H, W)
