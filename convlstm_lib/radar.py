@@ -344,7 +344,7 @@ def nowcast_rain(
     r"""Rain-rate forecasts from rain-rate inputs, by :func:`residual_forecast`.
 
     Grids whose sides are not multiples of the patch are padded (as not covered) and cropped
-    back. Runs without gradients, ``batch_size`` windows at a time.
+    back. Runs without gradients, ``batch_size`` windows at a time, on the model's device.
 
     Args:
         model: The trained :class:`~convlstm_lib.EncoderForecaster`.
@@ -365,9 +365,10 @@ def nowcast_rain(
     height, width = rain.shape[-2:]
     pad = ((0, 0), (0, 0), (0, -height % patch_size), (0, -width % patch_size))
     x = encode_rain(np.pad(rain, pad, constant_values=np.nan))  # (S, T, 2, H', W')
+    device = next(model.parameters()).device  # the windows go where the model is
     with torch.no_grad():
         out = [
-            residual_forecast(model, x[i : i + batch_size], steps, patch_size=patch_size)
+            residual_forecast(model, x[i : i + batch_size].to(device), steps, patch_size=patch_size)
             for i in range(0, len(x), batch_size)
         ]
     return decode_rain(torch.cat(out))[..., :height, :width]  # (S, K, H, W)

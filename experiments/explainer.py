@@ -19,6 +19,11 @@ The runs behind the committed checkpoints (one thread each, on 2 shared CPU core
 Each writes ``<out>/explainer_<variant>.pt`` (the configuration and float16 weights, loadable
 with ``torch.load(..., weights_only=True)``) and ``<out>/explainer_<variant>.log`` (the
 command, the losses, the validation error by speed and the checkpoint's SHA-256).
+
+The same command runs on several processes under ``torchrun`` (one per core or GPU, on one
+machine or several), with DistributedDataParallel; see :mod:`experiments.distributed`::
+
+    torchrun --standalone --nproc_per_node=2 -m experiments.explainer ... --threads 1
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from convlstm_lib import ConvLSTM, NextFramePredictor, make_moving_shapes
-from experiments.forecasting import RunLog, sha256, update
+from experiments.distributed import Objective, Ranks, add_arguments
+from experiments.forecasting import RunLog, end_training, save_run, store_weights, update
 
 __all__ = ["VARIANTS", "build_model", "main", "speed_errors"]
 
@@ -73,6 +79,12 @@ def speed_errors(model: NextFramePredictor, movies: Tensor, velocities: Tensor) 
     }
 
 
+def _loss(model: NextFramePredictor, batch: Tensor) -> Tensor:
+    # Every step's prediction is scored, so the page's model predicts after every frame.
+    prediction = model.predict_every_step(batch[:, :-1])  # (B, T - 1, 1, H, W)
+    return F.binary_cross_entropy(prediction, batch[:, 1:])
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m experiments.explainer", description=__doc__.splitlines()[0]
@@ -88,14 +100,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--log-every", type=int, default=100)
     parser.add_argument("--out", type=Path, default=Path("experiments/checkpoints"))
+    add_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Train one variant as ``argv`` says; return its validation error by speed."""
+    """Train one variant as ``argv`` says; return its validation error by speed (``{}`` on
+    every rank of a distributed run but the first, which alone validates and saves)."""
     args = _parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    ranks = Ranks(args.device)
     config = {
         "variant": args.variant,
         **VARIANTS[args.variant],
@@ -113,10 +128,10 @@ def main(argv: list[str] | None = None) -> dict:
         "val_size": args.val_size,
     }
     name = f"explainer_{args.variant}"
-    args.out.mkdir(parents=True, exist_ok=True)
-    log_path, ckpt_path = args.out / f"{name}.log", args.out / f"{name}.pt"
-    log = RunLog("experiments.explainer", argv)
+    ckpt_path = args.out / f"{name}.pt"
+    log = RunLog("experiments.explainer", argv, enabled=ranks.is_main)
     log(f"config: {config}")
+    log(f"processes: {ranks.world_size} on {ranks.device}")
     model = build_model(config)
     # Start at the mean frame, as chapter 05's better recipe does: the head's bias is the logit
     # of the mean pixel, so no steps go into learning that the background is black.
@@ -125,42 +140,39 @@ def main(argv: list[str] | None = None) -> dict:
         model.head.bias.fill_(torch.logit(torch.tensor(mean)).item())
     log(f"head bias: logit of the mean training pixel, {mean:.4f}")
     log(f"model: {sum(p.numel() for p in model.parameters()):,} parameters")
+    objective = ranks.wrap(Objective(model, _loss))
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, args.lr, total_steps=args.steps)
-    val, val_velocities = make_moving_shapes(args.val_size, **MOVIES, seed=VAL_SEED)
     per_pool = max(1, args.pool // args.batch_size)
     start = time.perf_counter()
     running = 0.0
     model.train()
-    for step in tqdm(range(args.steps), desc=name, mininterval=2.0):
+    for step in tqdm(range(args.steps), desc=name, mininterval=2.0, disable=not ranks.is_main):
         if step % per_pool == 0:
-            # A fresh pool for every pass: the model never sees a movie twice.
+            # A fresh pool for every pass: the model never sees a movie twice. Every rank
+            # draws the same pool and order, and trains on its slice of each batch.
             pool, _ = make_moving_shapes(
                 per_pool * args.batch_size, **MOVIES, seed=args.seed * 1000 + step // per_pool
             )
             order = torch.randperm(len(pool))
         batch = pool[order[(step % per_pool) * args.batch_size :][: args.batch_size]]
-        # Every step's prediction is scored, so the page's model predicts after every frame.
-        prediction = model.predict_every_step(batch[:, :-1])  # (B, T - 1, 1, H, W)
-        loss = F.binary_cross_entropy(prediction, batch[:, 1:])
-        running += update(model, optimiser, schedule, loss)
+        loss = objective(ranks.shard(batch))
+        running += ranks.mean(update(objective, optimiser, schedule, loss))
         if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
             count = (step % args.log_every) + 1
             elapsed = time.perf_counter() - start
             log(f"step {step + 1}/{args.steps}  loss {running / count:.5f}  ({elapsed:.0f} s)")
             running = 0.0
-    log(f"training wall time: {time.perf_counter() - start:.0f} s")
+    if not end_training(log, ranks, start=start, steps=args.steps):
+        return {}
 
-    # Saved in float16 to keep the repository small; the scores below are of those weights.
-    state = {k: v.half() for k, v in model.state_dict().items()}
-    model.load_state_dict({k: v.float() for k, v in state.items()})
+    state = store_weights(model, float32=args.float32_weights)
     model.eval()
+    val, val_velocities = make_moving_shapes(args.val_size, **MOVIES, seed=VAL_SEED)
     errors = speed_errors(model, val, val_velocities)
     for speed, error in errors.items():
         log(f"validation speed {speed}: MSE {error:.4f} of a black frame's")
-    torch.save({"config": config, "state_dict": state}, ckpt_path)
-    log(f"checkpoint: {ckpt_path} sha256 {sha256(ckpt_path)}")
-    log.write(log_path)
+    save_run(log, config, state, ckpt_path)
     return errors
 
 

@@ -16,6 +16,11 @@ steps, the budget curve. The test split is used once, at the end.
 Each writes ``<out>/<dataset>_<model>.pt`` (the configuration and float16 weights, loadable with
 ``torch.load(..., weights_only=True)``) and ``<out>/<dataset>_<model>.log`` (the command, the
 losses, the validation curve, the held-out scores and the checkpoint's SHA-256).
+
+The same command runs on several processes under ``torchrun`` (one per core or GPU, on one
+machine or several), with DistributedDataParallel; see :mod:`experiments.distributed`::
+
+    torchrun --standalone --nproc_per_node=2 -m experiments.forecasting ... --threads 1
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import hashlib
 import shlex
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -42,8 +48,20 @@ from convlstm_lib import (
     persistence,
     to_patches,
 )
+from experiments.distributed import Objective, Ranks, add_arguments
 
-__all__ = ["RunLog", "build_model", "forecast", "main", "make_movies", "sha256", "update"]
+__all__ = [
+    "RunLog",
+    "build_model",
+    "end_training",
+    "forecast",
+    "main",
+    "make_movies",
+    "save_run",
+    "sha256",
+    "store_weights",
+    "update",
+]
 
 # The data of each dataset: frame size, movie length, the split into inputs and targets, and
 # the seeds of the fixed validation and test sets (training pools use --seed + step).
@@ -97,13 +115,23 @@ def forecast(model: nn.Module, config: dict, inputs: Tensor, steps: int) -> Tens
 
 def _predict(model: nn.Module, config: dict, movies: Tensor) -> Tensor:
     """Probabilities of the frames after the inputs, (N, K, 1, H, W), in chunks of 50."""
-    t_in = config["inputs"]
+    t_in, device = config["inputs"], next(model.parameters()).device
     with torch.no_grad():
         chunks = [
-            torch.sigmoid(forecast(model, config, movies[i : i + 50, :t_in], len(movies[0]) - t_in))
+            torch.sigmoid(
+                forecast(model, config, movies[i : i + 50, :t_in].to(device), len(movies[0]) - t_in)
+            ).cpu()
             for i in range(0, len(movies), 50)
         ]
     return torch.cat(chunks)  # (N, K, 1, H, W)
+
+
+def _loss(model: nn.Module, batch: Tensor, *, config: dict, bf16: bool) -> Tensor:
+    """The training loss: the cross-entropy of the forecast frames, bfloat16 convolutions if asked."""
+    t_in = config["inputs"]
+    with torch.autocast(batch.device.type, dtype=torch.bfloat16, enabled=bf16):
+        logits = forecast(model, config, batch[:, :t_in], config["length"] - t_in)
+    return F.binary_cross_entropy_with_logits(logits.float(), batch[:, t_in:])
 
 
 def sha256(path: Path) -> str:
@@ -127,23 +155,60 @@ def update(
     return loss.item()
 
 
+def store_weights(model: nn.Module, *, float32: bool = False) -> dict[str, Tensor]:
+    """The state dict a script saves, float16 unless ``float32``, loaded back into ``model``.
+
+    Float16 keeps the repository small; loading the saved weights back makes every score a
+    script reports after training a score of what it saved.
+    """
+    dtype = torch.float32 if float32 else torch.float16
+    state = {k: v.detach().cpu().to(dtype) for k, v in model.state_dict().items()}
+    model.cpu().load_state_dict({k: v.float() for k, v in state.items()})
+    return state
+
+
 class RunLog:
     """What a training script prints (above its progress bar) and keeps for its log file.
 
     The first line is the command that reproduces the run, ``$ python -m <module> <argv>``,
-    which a chapter's ``RETRAIN`` runs again.
+    which a chapter's ``RETRAIN`` runs again. With ``enabled=False`` (every rank of a
+    distributed run but the first) it prints and keeps nothing.
     """
 
-    def __init__(self, module: str, argv: list[str] | None) -> None:
+    def __init__(self, module: str, argv: list[str] | None, *, enabled: bool = True) -> None:
         self.lines: list[str] = []
+        self.enabled = enabled
         self(f"$ python -m {module} {shlex.join(sys.argv[1:] if argv is None else argv)}")
 
     def __call__(self, line: str) -> None:
-        tqdm.write(line)
-        self.lines.append(line)
+        if self.enabled:
+            tqdm.write(line)
+            self.lines.append(line)
 
     def write(self, path: Path) -> None:
-        Path(path).write_text("\n".join(self.lines) + "\n")
+        if self.enabled:
+            Path(path).write_text("\n".join(self.lines) + "\n")
+
+
+def end_training(log: RunLog, ranks: Ranks, *, start: float, steps: int) -> bool:
+    """Log the training time, leave the process group; whether this process goes on to save.
+
+    Only rank 0 (the only process without torchrun) validates, scores and saves.
+    """
+    wall = time.perf_counter() - start
+    log(f"training wall time: {wall:.0f} s")
+    log(f"seconds per step: {wall / steps:.4f}")
+    ranks.close()
+    return ranks.is_main
+
+
+def save_run(log: RunLog, config: dict, state: dict[str, Tensor], checkpoint: Path) -> None:
+    """Save ``{"config", "state_dict"}`` to ``checkpoint``, its SHA-256 in the log, and the log
+    beside it (the same name, ``.log``)."""
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": config, "state_dict": state}, checkpoint)
+    log(f"checkpoint: {checkpoint.name}  sha256 {sha256(checkpoint)}")
+    log.write(checkpoint.with_suffix(".log"))
 
 
 def _config(args: argparse.Namespace) -> dict:
@@ -201,21 +266,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--log-every", type=int, default=100)
     parser.add_argument("--out", type=Path, default=Path("experiments/checkpoints"))
+    add_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Train one model as ``argv`` says; return its held-out per-frame MSE and the model's."""
+    """Train one model as ``argv`` says; return its held-out per-frame MSE and the model's
+    (``{}`` on every rank of a distributed run but the first, which alone scores and saves)."""
     args = _parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    ranks = Ranks(args.device)
     config = _config(args)
     name = f"{args.dataset}_{args.model}"
     splits = config["splits"]
-    args.out.mkdir(parents=True, exist_ok=True)
-    log_path, ckpt_path = args.out / f"{name}.log", args.out / f"{name}.pt"
-    log = RunLog("experiments.forecasting", argv)
+    ckpt_path = args.out / f"{name}.pt"
+    log = RunLog("experiments.forecasting", argv, enabled=ranks.is_main)
     log(f"config: {config}")
+    log(f"processes: {ranks.world_size} on {ranks.device}")
     model = build_model(config)
     # Both models start at the mean frame: the head's bias is the logit of the mean pixel of
     # the training movies, so no steps go into learning that the background is black.
@@ -227,27 +295,27 @@ def main(argv: list[str] | None = None) -> dict:
     log(f"model: {params:,} parameters")
     t_in = config["inputs"]
     steps_out = config["length"] - t_in
+    objective = ranks.wrap(Objective(model, partial(_loss, config=config, bf16=args.bf16)))
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, args.steps)
     per_pool = max(1, args.train_size // args.batch_size)
     val = None
-    if splits["val"] is not None:
+    if splits["val"] is not None and ranks.is_main:
         val = make_movies(config, splits["val"], args.val_size, DATASETS[args.dataset]["val_seed"])
     start = time.perf_counter()
     running = 0.0
     model.train()
-    for step in tqdm(range(args.steps), desc=name, mininterval=2.0):
+    for step in tqdm(range(args.steps), desc=name, mininterval=2.0, disable=not ranks.is_main):
         if step % per_pool == 0:
-            # A fresh pool of movies for every pass: the model never sees a movie twice.
+            # A fresh pool of movies for every pass: the model never sees a movie twice. Every
+            # rank draws the same pool and order, and trains on its slice of each batch.
             pool = make_movies(
                 config, splits["train"], per_pool * args.batch_size, args.seed + step
             )
             order = torch.randperm(len(pool))
         batch = pool[order[(step % per_pool) * args.batch_size :][: args.batch_size]]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            logits = forecast(model, config, batch[:, :t_in], steps_out)
-        loss = F.binary_cross_entropy_with_logits(logits.float(), batch[:, t_in:])
-        running += update(model, optimiser, schedule, loss)
+        loss = objective(ranks.shard(batch))
+        running += ranks.mean(update(objective, optimiser, schedule, loss))
         if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
             count = (step % args.log_every) + 1
             elapsed = time.perf_counter() - start
@@ -260,12 +328,11 @@ def main(argv: list[str] | None = None) -> dict:
             log(
                 f"validation step {step + 1}  MSE {score:.5f}  ({time.perf_counter() - start:.0f} s)"
             )
-    wall = time.perf_counter() - start
-    log(f"training wall time: {wall:.0f} s")
+    if not end_training(log, ranks, start=start, steps=args.steps):
+        return {}
 
-    # Saved in float16 to keep the repository small; the scores below are of those weights.
-    state = {k: v.half() for k, v in model.state_dict().items()}
-    model.load_state_dict({k: v.float() for k, v in state.items()})
+    # The scores below are of the saved weights (float16 unless --float32-weights).
+    state = store_weights(model, float32=args.float32_weights)
     model.eval()
     test = make_movies(config, splits["test"], args.test_size, DATASETS[args.dataset]["test_seed"])
     prediction = _predict(model, config, test)  # (N, K, 1, H, W)
@@ -273,9 +340,7 @@ def main(argv: list[str] | None = None) -> dict:
     base = frame_mse(persistence(test[:, :t_in], steps_out), test[:, t_in:])
     log("held-out MSE per horizon: " + " ".join(f"{v:.5f}" for v in mse.tolist()))
     log("persistence MSE:          " + " ".join(f"{v:.5f}" for v in base.tolist()))
-    torch.save({"config": config, "state_dict": state}, ckpt_path)
-    log(f"checkpoint: {ckpt_path.name}  sha256 {sha256(ckpt_path)}")
-    log.write(log_path)
+    save_run(log, config, state, ckpt_path)
     return {"mse": mse, "persistence": base, "params": params}
 
 

@@ -24,12 +24,18 @@ do for heavy rain (weight 1 below 2 mm/h, then 2, 5, 10, 30 from 2, 5, 10 and 30
 Each run writes ``<out>/radar_<loss>.pt`` (configuration and float16 weights, loadable with
 ``torch.load(..., weights_only=True)``) and ``<out>/radar_<loss>.log`` (the command, losses,
 the validation curve and the checkpoint's SHA-256).
+
+The same command runs on several processes under ``torchrun`` (one per core or GPU, on one
+machine or several), with DistributedDataParallel; see :mod:`experiments.distributed`::
+
+    torchrun --standalone --nproc_per_node=2 -m experiments.nowcasting ... --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +54,8 @@ from convlstm_lib import (
     tile_corners,
     window_starts,
 )
-from experiments.forecasting import RunLog, sha256, update
+from experiments.distributed import Objective, Ranks, add_arguments
+from experiments.forecasting import RunLog, end_training, save_run, store_weights, update
 
 __all__ = ["TEST_EVENTS", "VALIDATION", "build_model", "loss_weights", "main", "splits"]
 
@@ -116,7 +123,8 @@ def _sample(
     return np.ascontiguousarray(tile[:, :, ::-1] if generator.integers(2) else tile)
 
 
-def _loss(model, config, batch: Tensor, weighted: bool) -> Tensor:
+def _loss(model, batch: Tensor, *, config: dict, weighted: bool, ranks: Ranks) -> Tensor:
+    """The (weighted) MSE over the covered cells of the whole global batch."""
     t_in = config["inputs"]
     x = encode_rain(batch)  # (B, T, 2, H, W)
     pred = residual_forecast(  # (B, K, H, W)
@@ -124,7 +132,7 @@ def _loss(model, config, batch: Tensor, weighted: bool) -> Tensor:
     )
     target, covered = x[:, t_in:, 0], x[:, t_in:, 1]  # (B, K, H, W) each
     weight = covered * (loss_weights(batch[:, t_in:]) if weighted else 1.0)
-    return (weight * (pred - target) ** 2).sum() / covered.sum()
+    return ranks.global_mean((weight * (pred - target) ** 2).sum(), covered.sum())
 
 
 def _validate(model, config, periods: dict[str, np.ndarray]) -> float:
@@ -170,14 +178,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("experiments/checkpoints"))
     parser.add_argument("--name", help="the files' name (default radar_<loss>)")
+    add_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Train as ``argv`` says; return the validation curve and the files written."""
+    """Train as ``argv`` says; return the validation curve and the files written (``{}`` on
+    every rank of a distributed run but the first, which alone validates and saves)."""
     args = _parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    ranks = Ranks(args.device)
+    # The same on every rank: each draws the same windows and trains on its slice of them.
     generator = np.random.default_rng(args.seed)
     window = args.inputs + args.outputs
     if args.data is None:
@@ -217,42 +229,44 @@ def main(argv: list[str] | None = None) -> dict:
         },
     }
     name = args.name or f"radar_{args.loss}"
-    args.out.mkdir(parents=True, exist_ok=True)
-    log_path, ckpt_path = args.out / f"{name}.log", args.out / f"{name}.pt"
-    log = RunLog("experiments.nowcasting", argv)
+    ckpt_path = args.out / f"{name}.pt"
+    log = RunLog("experiments.nowcasting", argv, enabled=ranks.is_main)
     log(f"config: {config}")
+    log(f"processes: {ranks.world_size} on {ranks.device}")
     model = build_model(config)
     log(f"model: {sum(p.numel() for p in model.parameters()):,} parameters")
+    loss = partial(_loss, config=config, weighted=args.loss == "weighted", ranks=ranks)
+    objective = ranks.wrap(Objective(model, loss))
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, args.steps)
-    curve = [(0, _validate(model, config, val))]
-    log(f"validation step 0  MSE {curve[-1][1]:.5f}  (persistence)")
+    curve = []
+    if ranks.is_main:
+        curve.append((0, _validate(model, config, val)))
+        log(f"validation step 0  MSE {curve[-1][1]:.5f}  (persistence)")
     start, running = time.perf_counter(), 0.0
     model.train()
-    for step in tqdm(range(args.steps), desc=name, mininterval=2.0):
+    for step in tqdm(range(args.steps), desc=name, mininterval=2.0, disable=not ranks.is_main):
         batch = torch.as_tensor(
             np.stack([_sample(train, config, generator) for _ in range(args.batch_size)])
         )
-        loss = _loss(model, config, batch, args.loss == "weighted")
-        running += update(model, optimiser, schedule, loss)
+        running += ranks.mean(update(objective, optimiser, schedule, objective(ranks.shard(batch))))
         if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
-            model.eval()
-            curve.append((step + 1, _validate(model, config, val)))
-            model.train()
             count = (step % args.eval_every) + 1
             log(
                 f"step {step + 1}/{args.steps}  loss {running / count:.5f}  "
                 f"({time.perf_counter() - start:.0f} s)"
             )
-            log(f"validation step {step + 1}  MSE {curve[-1][1]:.5f}")
             running = 0.0
-    log(f"training wall time: {time.perf_counter() - start:.0f} s")
-    # Saved in float16 to keep the repository small.
-    state = {k: v.half() for k, v in model.state_dict().items()}
-    torch.save({"config": config, "state_dict": state}, ckpt_path)
-    log(f"checkpoint: {ckpt_path.name}  sha256 {sha256(ckpt_path)}")
-    log.write(log_path)
-    return {"curve": curve, "checkpoint": ckpt_path, "log": log_path}
+            if ranks.is_main:
+                model.eval()
+                curve.append((step + 1, _validate(model, config, val)))
+                model.train()
+                log(f"validation step {step + 1}  MSE {curve[-1][1]:.5f}")
+    if not end_training(log, ranks, start=start, steps=args.steps):
+        return {}
+    state = store_weights(model, float32=args.float32_weights)
+    save_run(log, config, state, ckpt_path)
+    return {"curve": curve, "checkpoint": ckpt_path, "log": ckpt_path.with_suffix(".log")}
 
 
 if __name__ == "__main__":
