@@ -8,6 +8,9 @@ the Colab cell, then imports with a seed), and a place in the table of contents.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import types
 from pathlib import Path
 
 import nbformat
@@ -22,11 +25,14 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # nothing. The repository's address and branch are _config.yml's (tools/set_repository.py
 # writes them; this test reads _config.yml on its own).
 COLAB_CELL = """\
-# On Colab, install the book's library first; everywhere else this cell does nothing.
+# On Colab, install the book's library first; elsewhere this cell does nothing.
+import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    %pip install --quiet "convlstm_lib @ git+{url}@{branch}\""""
+    REPOSITORY = "{url}"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, f"convlstm_lib @ git+{{REPOSITORY}}@{branch}"], check=True)"""
 
 
 def _read(path: Path) -> nbformat.NotebookNode:
@@ -98,6 +104,26 @@ def test_first_code_cell_installs_on_colab(path: Path) -> None:
         f"{path.name}: expected the Colab cell first:\n{expected}\ngot:\n"
         f"{code[0].source if code else None}"
     )
+
+
+def test_colab_cell_pip_installs_the_library_from_the_configured_branch(monkeypatch):
+    calls = []
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(subprocess, "run", lambda command, **kw: calls.append((command, kw)))
+    repository = _repository()
+    exec(COLAB_CELL.format(**repository), {})
+    requirement = f"convlstm_lib @ git+{repository['url']}@{repository['branch']}"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet"]
+    assert calls == [([*pip, requirement], {"check": True})]
+    # Off Colab it does nothing.
+    monkeypatch.delitem(sys.modules, "google.colab")
+    exec(COLAB_CELL.format(**repository), {})
+    assert len(calls) == 1
+
+
+def test_colab_cell_fits_the_sites_code_blocks():
+    cell = COLAB_CELL.format(**_repository())
+    assert max(len(line) for line in cell.splitlines()) <= 80, cell
 
 
 @notebook_params

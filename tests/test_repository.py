@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 
@@ -98,13 +99,16 @@ def test_a_new_address_in_config_yml_reaches_every_copy(tmp_path, capsys):
     assert 'BRANCH = "gh-pages-test"' in module
     for notebook in (root / "notebooks").glob("*.ipynb"):
         text = notebook.read_text()
-        assert f"git+{FORK}@gh-pages-test" in text, notebook.name
+        cell = next(c for c in nbformat.reads(text, 4).cells if c.cell_type == "code").source
+        assert f'REPOSITORY = "{FORK}"' in cell, notebook.name
+        assert 'git+{REPOSITORY}@gh-pages-test"' in cell, notebook.name
         assert old["url"] not in text, notebook.name
-    # Nothing else in a chapter changed: the rewrite touches one line of each.
+    # Nothing else in a chapter changed: the rewrite touches two lines of each (the address
+    # and the branch).
     before = (ROOT / "notebooks" / "01_rnn_outputs_and_states.ipynb").read_text().splitlines()
     after = (root / "notebooks" / "01_rnn_outputs_and_states.ipynb").read_text().splitlines()
     assert len(before) == len(after)
-    assert sum(a != b for a, b in zip(before, after, strict=True)) == 1
+    assert sum(a != b for a, b in zip(before, after, strict=True)) == 2
 
 
 @pytest.mark.parametrize(

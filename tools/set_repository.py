@@ -32,11 +32,14 @@ __all__ = ["COLAB_CELL", "FILES_MODULE", "address", "colab_cell", "differences",
 ROOT = Path(__file__).resolve().parents[1]
 FILES_MODULE = Path("convlstm_lib/files.py")
 COLAB_CELL = """\
-# On Colab, install the book's library first; everywhere else this cell does nothing.
+# On Colab, install the book's library first; elsewhere this cell does nothing.
+import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    %pip install --quiet "convlstm_lib @ git+{url}@{branch}\""""
+    REPOSITORY = "{url}"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, f"convlstm_lib @ git+{{REPOSITORY}}@{branch}"], check=True)"""
 # The two assignments in files.py, whatever they hold now.
 _ASSIGNMENT = r'^({name} = )"[^"\n]*"$'
 
