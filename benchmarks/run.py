@@ -7,7 +7,10 @@ Run from the repository root (``make bench``)::
 
 Every variant runs on the same inputs, in interleaved rounds (one step of each variant per
 round) so that a load spike on a shared machine hits all of them alike; each number is the
-median over the rounds. The results go to ``benchmarks/results/bench.md`` and ``bench.json``.
+median over the rounds. The results go to ``benchmarks/results/bench.md`` and ``bench.json``,
+with the date, the processor and the torch version they were measured with; both are committed
+(run the full benchmark on an idle machine, then ``python tools/register_files.py``), and the
+chapter *Making it fast* shows ``bench.json``.
 
 FLOP counting, explicit: only the convolutions count (the gate math is a few elementwise
 operations per output value, under 1% of the arithmetic here). A "same" convolution from
@@ -37,6 +40,7 @@ glibc's defaults.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -139,6 +143,18 @@ def conv_flops(config: Config, *, skip_first_recurrent: bool) -> int:
     return total
 
 
+def _cpu_model() -> str:
+    """The processor's model name, as the kernel reports it; ``platform`` names only the ISA."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass  # not Linux: platform's answer below is the best there is
+    return platform.processor() or platform.machine()
+
+
 def _median_time(fn: Callable[[], object], repeats: int) -> float:
     fn()
     times = []
@@ -231,9 +247,12 @@ class _LastHidden(nn.Module):
 def _library(*, compiled: bool = False, **options: object) -> Callable[[Config], nn.Module]:
     def build(config: Config) -> nn.Module:
         model = ConvLSTM(config.input_dim, list(config.hidden_dims), config.kernel_size, **options)
-        # torch.compile of the whole model: the way to fuse the gate math (per module, so no
-        # compilation is shared between models or shapes).
-        return torch.compile(_LastHidden(model)) if compiled else _LastHidden(model)
+        # torch.compile of the whole model: the way to fuse the gate math. Static shapes: the
+        # configs share the model's code, and dynamo would otherwise retrace the second config
+        # with symbolic sizes, which inductor fails to compile for this model (torch 2.14).
+        if compiled:
+            return torch.compile(_LastHidden(model), dynamic=False)
+        return _LastHidden(model)
 
     return build
 
@@ -380,9 +399,14 @@ def _run(
 ) -> dict:
     result = {
         "machine": {
+            # When and where: the numbers mean nothing without the machine they came from.
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "cpu_model": _cpu_model(),
+            "cores": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
+            "python": platform.python_version(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "mkldnn": torch.backends.mkldnn.is_available(),
             "mkldnn_bf16": torch.ops.mkldnn._is_mkldnn_bf16_supported(),
@@ -450,6 +474,8 @@ def results_table(result: dict) -> str:
         for name, kernels in result["peak_measurements"].items()
     )  # fmt: skip
     summary = (
+        f"Measured on {machine['date']} on {machine['cpu_model']} ({machine['cores']} cores), "
+        f"torch {machine['torch']}. "
         f"Dense matrix-product peak measured in this run: fp32 {peak['fp32']:.0f} GFLOP/s, "
         f"bf16 {peak['bf16']:.0f} GFLOP/s, the best of ({measured}). Load average (1 min) at "
         f"start {machine['loadavg_start'][0]:.2f}, at end {machine['loadavg_end'][0]:.2f}, on "

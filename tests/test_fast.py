@@ -1,5 +1,6 @@
 """The fast paths of ConvLSTM: same outputs and gradients as the plain path, same model."""
 
+import functools
 import os
 
 import pytest
@@ -137,17 +138,58 @@ def test_autocast_bfloat16_stays_close_to_float32(options, batch_first, peephole
     assert_runs_close(got, want, rtol=5e-2, atol=5e-2)
 
 
-def test_cell_state_does_not_drift_under_autocast_over_a_long_sequence():
-    plain, fast = make_pair(
-        {}, hidden_dims=[4], kernel_sizes=3, num_layers=None, batch_first=True, peephole=False
-    )
-    x = make_input(True, 40, (5, 5))
+# bfloat16 keeps 8 significant bits: one rounding is off by at most 2**-8 of the value.
+BF16_ROUNDING = 2**-8
+LONG = 500  # steps
+
+
+@functools.cache
+def long_memory_run():
+    """A cell that remembers, run over LONG steps: the model, its input and its float32 c.
+
+    With the forget gate's bias at 10, f > 0.9999 and c adds up its input over the whole
+    sequence; with the candidate's bias at 1, every step adds about sigmoid(0) * tanh(1) ~ 0.4,
+    so c ends in the hundreds, where bfloat16's numbers are 1 apart (from 2**7 to 2**8).
+    """
+    torch.manual_seed(0)
+    model = ConvLSTM(1, [2], 3, forget_bias=10.0)
     with torch.no_grad():
-        want = plain(x)[1][0][1]
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            got = fast(x)[1][0][1]
+        model.cells[0].conv.bias[4:6] = 1.0  # g's bias: channels 2 C_hid to 3 C_hid
+    x = torch.rand(1, LONG, 1, 3, 3, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        c = model(x)[1][0][1]
+    assert c.min() > 2**7  # the premise: c has summed hundreds of steps
+    return model, x, c
+
+
+def test_cell_state_does_not_drift_under_autocast_over_a_long_sequence():
+    model, x, want = long_memory_run()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        got = model(x)[1][0][1]
     assert got.dtype == torch.float32
-    assert_close(got, want, rtol=5e-2, atol=5e-2)
+    # c is a sum of LONG increments, each from gates whose bfloat16 convolution rounded its
+    # inputs, weights and output once each; kept in float32, the sum is as exact as its terms:
+    # within 4 roundings of c, however long the sequence. A bfloat16 c misses this bound at
+    # least tenfold (the next test).
+    assert_close(got, want, rtol=4 * BF16_ROUNDING, atol=0)
+
+
+def test_a_cell_state_kept_in_bfloat16_would_drift():
+    """The same cell with c rounded to bfloat16 after every step: the drift the library avoids."""
+    model, x, want = long_memory_run()
+    cell = model.cells[0]
+    h = torch.zeros(1, 2, 3, 3)
+    c = torch.zeros(1, 2, 3, 3, dtype=torch.bfloat16)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for t in range(LONG):
+            i, f, g, o = cell.gates(x[:, t], h).float().chunk(4, dim=1)  # each (1, 2, 3, 3)
+            i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+            c = (f * c + i * g).to(torch.bfloat16)
+            h = o * torch.tanh(c.float())
+    # Once c passes 2**7, increments under 0.5 round away and c stalls: its error grows with
+    # the sequence, far past the 4 roundings the library's float32 c stays within.
+    error = (c.float() - want).abs().max() / want.abs().max()
+    assert error > 10 * 4 * BF16_ROUNDING
 
 
 @pytest.mark.parametrize("channels_last", [None, False, True])

@@ -28,7 +28,8 @@ from convlstm_lib.files import _parse_registry, _sha256  # noqa: E402  (one hash
 __all__ = ["HEADER", "REGISTRY", "SHIPPED", "differences", "main", "registry_text"]
 
 # Every file the chapters load through book_file, as globs relative to the repository root.
-SHIPPED = ("experiments/checkpoints/**/*", "data/*.npz")
+# bench.json: the full benchmark's results, which chapter *Making it fast* shows.
+SHIPPED = ("experiments/checkpoints/**/*", "data/*.npz", "benchmarks/results/bench.json")
 REGISTRY = PurePosixPath("convlstm_lib/book_files.sha256")  # shipped inside the package
 HEADER = """\
 # SHA-256 of every file the chapters load through convlstm_lib.files.book_file, by its path in
