@@ -20,7 +20,9 @@ from pathlib import Path, PurePosixPath
 __all__ = ["BRANCH", "REPOSITORY_URL", "book_file"]
 
 # Where the book lives; tests/test_files.py checks that they are what _config.yml says.
+#: The book's repository, where :func:`~convlstm_lib.book_file` finds what a clone holds.
 REPOSITORY_URL = "https://github.com/convlstm-book/convlstm-book"
+#: The branch of :data:`REPOSITORY_URL` whose files :func:`~convlstm_lib.book_file` downloads.
 BRANCH = "main"
 # GitHub serves every committed file of a branch, byte for byte, under this address.
 _DEFAULT_BASE_URL = (
@@ -179,8 +181,8 @@ def book_file(
             folder means there is no clone, and the file is downloaded. Default: the folder
             above the package, when it holds ``_toc.yml``
         base_url: The address the repository's files are downloaded from, ``path`` appended.
-            Default: ``$CONVLSTM_BOOK_URL`` if set, else the branch :data:`BRANCH` of
-            :data:`REPOSITORY_URL` on ``raw.githubusercontent.com``
+            Default: ``$CONVLSTM_BOOK_URL`` if set, else the branch :data:`~convlstm_lib.files.BRANCH` of
+            :data:`~convlstm_lib.files.REPOSITORY_URL` on ``raw.githubusercontent.com``
         cache_dir: The folder downloads are kept in, the repository's subfolders kept.
             Default: ``$CONVLSTM_BOOK_CACHE`` if set, else ``pooch.os_cache("convlstm_lib")``
 

@@ -1,8 +1,10 @@
 """Pictures of movies (frames in a grid, animations of a movie, of a prediction and of radar
-rain), and the Markdown tables in which the chapters and the benchmark report their numbers."""
+rain), the Markdown tables in which the chapters and the benchmark report their numbers, and
+text wrapped to the width of the site's code blocks."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -21,6 +23,7 @@ __all__ = [
     "animate_rain",
     "markdown_table",
     "plot_frames",
+    "print_wrapped",
     "rain_norm",
 ]
 
@@ -52,6 +55,36 @@ class MarkdownTable(str):
 def _markdown_cell(value: object) -> str:
     # A "|" would end the cell and a line break the row.
     return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def print_wrapped(value: object, *, width: int = 80) -> None:
+    """Print ``str(value)`` with every line longer than ``width`` wrapped, keeping its indent.
+
+    For what a chapter prints but does not format itself, such as ``print(model)`` (torch's
+    module reprs run past 100 characters) or an error message: the site's code blocks show
+    80 characters. A wrapped line continues four spaces further in than it started.
+
+    Args:
+        value: what to print; ``str`` of it is printed, line by line.
+        width: the longest line printed. Default: ``80``
+
+    Examples::
+
+        >>> print_wrapped("  ConvLSTM: expected input with 5 dims (B, T, C_in, H, W), got 4", width=40)
+          ConvLSTM: expected input with 5 dims
+              (B, T, C_in, H, W), got 4
+    """
+    if not isinstance(width, int) or width < 20:
+        raise ValueError(
+            f"print_wrapped: expected width to be an int of at least 20, got {width!r}"
+        )
+    for line in str(value).splitlines():
+        indent = " " * (len(line) - len(line.lstrip()))
+        # Not at hyphens: "--data" and "-m" stay whole, as in a command line.
+        wrapped = textwrap.fill(
+            line, width, subsequent_indent=indent + "    ", break_on_hyphens=False
+        )
+        print(wrapped if line.strip() else "")
 
 
 def markdown_table(

@@ -570,7 +570,7 @@ def nowcast_counts(
             Default: ``None`` (every cell where both are finite)
 
     Returns:
-        A dict of arrays: ``hits``, ``misses``, ``false_alarms``, ``correct_negatives`` and
+        A dict of arrays, by name. ``hits``, ``misses``, ``false_alarms``, ``correct_negatives`` and
         ``observed`` (cells above the threshold in the truth), each :math:`(S, K, N_{thr})`;
         ``sum_fct_sq``, ``sum_fct_obs``, ``sum_obs_sq``, each
         :math:`(S, K, N_{thr}, N_{scale})`; ``mse`` :math:`(S, K)`; ``cells`` :math:`(S, K)`,

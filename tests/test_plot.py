@@ -18,6 +18,7 @@ from convlstm_lib.plot import (
     animate_rain,
     markdown_table,
     plot_frames,
+    print_wrapped,
 )
 
 
@@ -243,3 +244,24 @@ def test_markdown_table_lines_alignment_and_escaping():
 def test_markdown_table_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         markdown_table(["a", "b"], **kwargs)
+
+
+def test_print_wrapped_keeps_every_line_within_the_width_and_every_word(capsys):
+    text = "short line\n" + "    " + " ".join(f"word{k}" for k in range(40)) + "\n\nend"
+    print_wrapped(text, width=30)
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 30
+    assert lines[0] == "short line" and lines[-1] == "end" and lines[-2] == ""
+    # The long line keeps its indent, and its continuations go four spaces further in.
+    wrapped = lines[1:-2]
+    assert wrapped[0].startswith("    word0") and all(
+        line.startswith(" " * 8) for line in wrapped[1:]
+    )
+    assert " ".join(" ".join(wrapped).split()) == " ".join(f"word{k}" for k in range(40))
+
+
+def test_print_wrapped_rejects_a_width_too_small_to_wrap():
+    with pytest.raises(
+        ValueError, match="print_wrapped: expected width to be an int of at least 20, got 5"
+    ):
+        print_wrapped("text", width=5)
