@@ -140,3 +140,63 @@ def test_is_in_the_table_of_contents(path: Path) -> None:
     docnames = set(parse_toc_yaml(ROOT / "_toc.yml"))
     docname = path.relative_to(ROOT).with_suffix("").as_posix()
     assert docname in docnames, f"_toc.yml: expected an entry for {docname}, got none"
+
+
+def _chapters_in_reading_order() -> list[str]:
+    """The notebooks' file names in the order of _toc.yml."""
+    docnames = list(parse_toc_yaml(ROOT / "_toc.yml"))
+    return [Path(name).name + ".ipynb" for name in docnames if name.startswith("notebooks/")]
+
+
+def _heading(cell: nbformat.NotebookNode) -> str | None:
+    first = cell.source.lstrip().splitlines()[:1] if cell.cell_type == "markdown" else []
+    return first[0] if first and first[0].startswith("## ") else None
+
+
+@notebook_params
+def test_ends_with_what_we_learned_then_what_comes_next(path: Path) -> None:
+    cells = _read(path).cells
+    headings = [_heading(cell) for cell in cells]
+    assert headings[-1] == "## What comes next", (
+        f"{path.name}: expected the last cell to be '## What comes next', got {headings[-1]!r}"
+    )
+    assert "## What we learned" in headings, (
+        f"{path.name}: expected a '## What we learned' cell, got none"
+    )
+    learned = headings.index("## What we learned")
+    # Between the two, only the chapter's exercises, in a section of their own.
+    between = headings[learned + 1 : -1]
+    assert not between or (between[0] == "## Exercises" and not any(between[1:])), (
+        f"{path.name}: expected only '## Exercises' between what we learned and what comes "
+        f"next, got {[heading or '(text)' for heading in between]}"
+    )
+    order = _chapters_in_reading_order()
+    following = order[order.index(path.name) + 1 :]
+    links = re.findall(r"\]\(([^)#\s]+)", cells[-1].source)
+    if following:
+        assert following[0] in links, (
+            f"{path.name}: expected what comes next to link {following[0]}, got {links}"
+        )
+    else:
+        assert links, f"{path.name}: expected what comes next to point somewhere, got no link"
+
+
+# Folded on the site (Jupyter Book's tags): the reader sees the output, not the code.
+FOLDED = {"hide-input", "hide-cell", "remove-input", "remove-cell"}
+# "No cell of more than about 25 lines stays visible": blank lines do not count.
+VISIBLE_LINES = 25
+
+
+@notebook_params
+def test_visible_code_cells_are_short(path: Path) -> None:
+    long = []
+    for index, cell in enumerate(_code_cells(_read(path))):
+        if FOLDED & set(cell.metadata.get("tags", [])) or index < 2:
+            continue  # the Colab cell and the imports are the same plumbing in every chapter
+        lines = [line for line in cell.source.splitlines() if line.strip()]
+        if len(lines) > VISIBLE_LINES:
+            long.append(f"code cell {index}: {len(lines)} lines: {lines[0][:60]}")
+    assert not long, (
+        f"{path.name}: expected visible code cells of at most {VISIBLE_LINES} lines (fold figure "
+        "code with the hide-input tag, split the rest), got\n" + "\n".join(long)
+    )

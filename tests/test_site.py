@@ -19,6 +19,7 @@ import functools
 import hashlib
 import http.server
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -85,6 +86,37 @@ FINGERPRINT_JS = """(control) => {
     }
   }
   return parts.filter(Boolean).join("\\n");
+}"""
+
+# Everything in the article that runs past its box: a code block or output that scrolls
+# sideways (its lines are longer than the block is wide), a table or an image wider than the
+# column it sits in. Folded cells (hide-input) are skipped while folded. Chapter 06's explainer
+# lays itself out and is tested on its own.
+OVERFLOW_JS = """() => {
+  const article = document.querySelector("article");
+  const column = article.getBoundingClientRect();
+  const found = [];
+  const say = (element, what, width, room) => {
+    const text = (element.innerText || element.getAttribute("alt") || element.src || "")
+      .trim().split("\\n").find((line) => line.length > 0) || "";
+    found.push(`${what} ${Math.round(width)} px in ${Math.round(room)} px: ${text.slice(0, 90)}`);
+  };
+  for (const element of article.querySelectorAll("pre, table, img")) {
+    if (!element.checkVisibility() || element.closest(".convlstm-explainer")) continue;
+    if (element.tagName === "PRE") {
+      if (element.scrollWidth > element.clientWidth + 1)
+        say(element, "code or output", element.scrollWidth, element.clientWidth);
+      continue;
+    }
+    const box = element.getBoundingClientRect();
+    const holder = element.parentElement;
+    const room = Math.min(column.right, holder.getBoundingClientRect().right) - box.left;
+    const width = Math.max(box.width, element.scrollWidth);
+    if (width > room + 1) say(element, element.tagName.toLowerCase(), width, room);
+    else if (holder.scrollWidth > holder.clientWidth + 1)
+      say(element, element.tagName.toLowerCase(), holder.scrollWidth, holder.clientWidth);
+  }
+  return found;
 }"""
 
 # Wait until MathJax (where a page loads it) has typeset, and the web fonts are in.
@@ -250,6 +282,30 @@ def test_page_loads_offline_without_errors(visit: object, screenshots: Path, pat
     _assert_clean(record)
     title = record.page.locator("article h1").first
     assert title.is_visible(), f"{path}: expected a visible H1, got none"
+
+
+# A cell whose last line returns an object prints its repr: "<torch._C.Generator object at
+# 0x7f...>" on the page. (Anything on stderr already fails the build: _config.yml.)
+STRAY_REPR = re.compile(r"&lt;[\w.]+ object at 0x[0-9a-f]+&gt;")
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_no_stray_object_reprs(path: str) -> None:
+    html = (SITE / f"{path}.html").read_text(encoding="utf-8")
+    assert not STRAY_REPR.findall(html), (
+        f"{path}: expected no object reprs, got {STRAY_REPR.findall(html)}"
+    )
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_nothing_runs_past_its_box(visit: object, path: str) -> None:
+    record = visit(f"{path}.html")
+    if path in WIDGET_PAGES:
+        _wait_for_widgets(record)
+    overflowing = record.page.evaluate(OVERFLOW_JS)
+    assert not overflowing, f"{path}: expected everything to fit its box, got\n" + "\n".join(
+        overflowing
+    )
 
 
 @pytest.mark.parametrize("path", _or_skip(ANIMATED_PAGES, "a jshtml animation"))
