@@ -575,7 +575,7 @@ class ConvLSTMCell(nn.Module):
         return CellStep(h_next, c_next, i, f, g, o)
 
     def step(self, x: Tensor | None, state: tuple[Tensor, Tensor] | None = None) -> CellStep:
-        r"""One checked step that returns the gates too: what :meth:`forward` runs.
+        r"""One checked step that returns the gates too: what ``forward`` runs.
 
         Args:
             x: tensor of shape :math:`(B, C_{in}, H, W)`, or ``None`` for a cell without input.

@@ -119,7 +119,7 @@ def make_beam_movies(
     r"""Movies of a diagonal beam that moves ``speed`` pixels up and ``speed`` right per frame.
 
     Movie 0 is made by hand, as in the post: a ``beam_length`` identity matrix padded into a
-    ``size`` x ``size`` frame, then :func:`torch.roll` ed by :math:`(-st, +st)` pixels for frame
+    ``size`` x ``size`` frame, then rolled (:func:`torch.roll`) by :math:`(-st, +st)` pixels for frame
     :math:`t` at speed :math:`s`. Its beam is placed so that it stays inside the frame for all
     ``length`` frames. Every other movie is movie 0 under one random translation drawn by
     :class:`torchvision.transforms.v2.RandomAffine` (``degrees=0``, up to ``translate`` of the

@@ -91,7 +91,7 @@ def block_bootstrap_indices(
     independent and the plain bootstrap's intervals would be too narrow. The circular moving
     block bootstrap (Politis and Romano, 1992) resamples runs of ``block_length`` consecutive
     units instead, wrapping around at the end, so that the dependence inside a block is kept:
-    each resample joins :math:`\lceil n / \text{block\_length} \rceil` blocks whose starts are
+    each resample joins :math:`\lceil n / \text{block_length} \rceil` blocks whose starts are
     drawn uniformly and keeps the first :math:`n` indices. ``block_length=1`` is the plain
     bootstrap. Apply the same rows to every model, and a difference between models is paired.
 
@@ -102,7 +102,7 @@ def block_bootstrap_indices(
         seed: The seed of the resampling. Default: ``0``
 
     Returns:
-        A long tensor of shape :math:`(\text{n\_resamples}, n)`: row :math:`r` lists the units
+        A long tensor of shape :math:`(\text{n_resamples}, n)`: row :math:`r` lists the units
         of resample :math:`r`.
 
     Examples::

@@ -322,8 +322,7 @@ def fit(
 
     Examples::
 
-        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-        <torch._C.Generator object at ...>
+        >>> _ = torch.manual_seed(0)
         >>> model = nn.Conv2d(1, 1, 3, padding=1)
         >>> x = torch.rand(16, 1, 8, 8)
         >>> history = fit(model, x, x, epochs=50, lr=1e-2, batch_size=4, progress=False)
