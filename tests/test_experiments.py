@@ -1,5 +1,6 @@
 """experiments.forecasting, in a tiny configuration, so the training script's path stays tested."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -70,14 +71,22 @@ def test_fclstm_run_reports_scores_of_the_saved_weights(tmp_path):
     )
 
 
-def test_post_precision_compares_the_two_precisions():
+def test_post_precision_compares_the_two_precisions(tmp_path):
     from experiments.post_precision import main as precision_main
 
-    result = precision_main(["--epochs", "1"])  # turns keep_freed_memory on; conftest undoes it
+    log = tmp_path / "post_precision.json"
+    # turns keep_freed_memory on; conftest undoes it
+    result = precision_main(["--epochs", "1", "--log", str(log)])
     for name in ("bf16", "fp32"):
         assert result[name]["final_loss"] > 0 and result[name]["total_s"] > 0
+        assert result[name]["train_loss"] == [result[name]["final_loss"]]
+        assert len(result[name]["epoch_seconds"]) == 1
     # One update from the same seed: bfloat16 convolutions with a float32 state barely move it.
     assert abs(result["relative_difference"]) < 0.01
+    # The log holds the same runs, and says what they ran on.
+    logged = json.loads(log.read_text())
+    assert logged["bf16"] == result["bf16"] and logged["fp32"] == result["fp32"]
+    assert set(logged["machine"]) == {"cpu_model", "threads", "avx512_bf16", "amx", "date", "torch"}
 
 
 def test_beam_runs_train_on_the_training_lanes_and_test_on_the_others(tmp_path):
