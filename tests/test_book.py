@@ -13,6 +13,7 @@ import pytest
 
 import convlstm_lib
 import convlstm_lib.plot
+import convlstm_lib.quiz
 
 ROOT = Path(__file__).resolve().parents[1]
 API = ROOT / "book" / "api.md"
@@ -34,6 +35,7 @@ def test_api_page_documents_every_public_name() -> None:
     documented = _documented(API.read_text(encoding="utf-8"))
     public = {f"convlstm_lib.{name}" for name in convlstm_lib.__all__}
     public |= {f"convlstm_lib.plot.{name}" for name in convlstm_lib.plot.__all__}
+    public |= {f"convlstm_lib.quiz.{name}" for name in convlstm_lib.quiz.__all__}
     assert public <= documented, (
         f"book/api.md: expected every public name, missing {public - documented}"
     )

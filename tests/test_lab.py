@@ -4,8 +4,9 @@ The test starts JupyterLab on 127.0.0.1 with a token, opens a notebook, runs all
 the Run menu, and checks that its widgets render and respond and that its tqdm bar renders. The
 only chapter with widgets (05) trains for minutes, so the notebook is a small one written to a
 temporary folder: a slider that a live kernel answers (it recomputes a ConvLSTMCell's output
-shape) and that ``jslink`` ties to a number field in the browser, and a ``tqdm.auto`` loop. It
-runs in the same JupyterLab, with the same widget extension and kernel, as the chapters.
+shape) and that ``jslink`` ties to a number field in the browser, a ``tqdm.auto`` loop, and a
+question from ``convlstm_lib.quiz`` answered wrong then right. It runs in the same JupyterLab,
+with the same widget extension and kernel, as the chapters.
 
 Every request for another host is blocked. The server is shut down after the test, whether it
 passed or not. Environment: ``CHROMIUM`` as for tests/test_site.py.
@@ -75,6 +76,11 @@ from tqdm.auto import tqdm
 
 for _ in tqdm(range({STEPS}), desc="steps"):
     time.sleep(0.01)""",
+    # A chapter's question: its script runs in JupyterLab's output area, as on the site.
+    """\
+from convlstm_lib.quiz import ask, number
+
+ask(number("How many channels has h?", hidden.value, right="Right: C_hid."))""",
 ]
 
 
@@ -313,6 +319,20 @@ def test_widgets_and_tqdm_work_in_jupyterlab(lab: Lab, chromium_page) -> None:
         timeout=STEP_TIMEOUT_MS,
     )
     assert number.input_value() == "3"
+
+    # The question renders from its output and answers a typed number (the slider said 2
+    # when the cell ran).
+    field = panel.locator(".Quiz input.Input-text")
+    field.wait_for(timeout=STEP_TIMEOUT_MS)
+    feedback = panel.locator(".Quiz .Feedback")
+    for typed, verdict in (("5", "incorrect"), ("2", "correct")):
+        field.click()
+        field.press_sequentially(typed)
+        field.press("Enter")
+        assert verdict in (feedback.get_attribute("class") or "").split(), (
+            f"typed {typed}: expected {verdict}, got {feedback.inner_text()!r}"
+        )
+    assert feedback.inner_text() == "Right: C_hid."
 
     # No cell raised: the saved notebook has an execution count and no error in every cell.
     _menu(page, "File", "Save Notebook")

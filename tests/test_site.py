@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import json
 import os
 import re
 import shutil
@@ -302,6 +303,7 @@ def test_nothing_runs_past_its_box(visit: object, path: str) -> None:
     record = visit(f"{path}.html")
     if path in WIDGET_PAGES:
         _wait_for_widgets(record)
+    _open_solutions(record.page)  # what a reader sees once they open them must fit too
     overflowing = record.page.evaluate(OVERFLOW_JS)
     assert not overflowing, f"{path}: expected everything to fit its box, got\n" + "\n".join(
         overflowing
@@ -505,6 +507,191 @@ def test_explainer_says_so_where_it_cannot_run(browser: object, path: str) -> No
         assert fallback.is_visible() and "cannot" in fallback.inner_text()
     finally:
         context.close()
+
+
+# Every chapter's questions (convlstm_lib.quiz, on jupyterquiz) and its exercises' solutions
+# (sphinx-exercise), folded until the reader opens them.
+CHAPTERS = [page for page in PAGES if page.startswith("notebooks/")]
+QUIZ_PAGES = _pages_containing("data-shufflequestions=")
+SOLUTION_PAGES = _pages_containing('<div class="solution dropdown')
+
+
+def test_every_chapter_asks_questions_and_has_solutions() -> None:
+    assert CHAPTERS, "expected chapters in _toc.yml, got none"
+    assert set(CHAPTERS) <= set(QUIZ_PAGES), (
+        f"expected questions on every chapter, missing on {sorted(set(CHAPTERS) - set(QUIZ_PAGES))}"
+    )
+    assert set(CHAPTERS) <= set(SOLUTION_PAGES), (
+        f"expected solutions on every chapter, missing on "
+        f"{sorted(set(CHAPTERS) - set(SOLUTION_PAGES))}"
+    )
+
+
+def _open_solutions(page: object) -> None:
+    """Open every folded solution of the page, as a reader would, one click each."""
+    for button in page.locator("div.solution button.toggle-button").all():
+        button.click()
+    for solution in page.locator("div.solution").all():
+        cell = solution.locator("div.cell").first
+        if cell.count():
+            cell.wait_for(state="visible", timeout=STEP_TIMEOUT_MS)
+
+
+def _feedback(question: object) -> tuple[str, str]:
+    """The question's feedback: its verdict (correct, incorrect or none yet) and its text."""
+    feedback = question.locator(".Feedback")
+    classes = (feedback.get_attribute("class") or "").split()
+    verdict = "correct" if "correct" in classes else "incorrect" if "incorrect" in classes else ""
+    return verdict, " ".join(feedback.inner_text().split())
+
+
+def _as_text(page: object, markup: str) -> str:
+    """What the page shows for jupyterquiz's feedback ``markup`` (HTML, `code` in <code>)."""
+    text = page.evaluate(
+        "(markup) => { const t = document.createElement('template'); t.innerHTML = markup;"
+        " return t.content.textContent; }",
+        markup,
+    )
+    return " ".join(text.split())
+
+
+def _same_feedback(page: object, shown: str, markup: str) -> bool:
+    """Whether ``shown`` is ``markup``'s text; with $maths$, which MathJax typesets, its prose."""
+    if "$" not in markup:
+        return shown == _as_text(page, markup)
+    prose = [part for index, part in enumerate(markup.split("$")) if index % 2 == 0]
+    return all(_as_text(page, part) in shown for part in prose if part.strip())
+
+
+def _typed(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _numeric_answers(question: object) -> tuple[str, str, str]:
+    """A right and a wrong number to type, and the feedback the right one should bring."""
+    answers = json.loads(question.locator("input.Input-text").get_attribute("data-answers"))
+    right = next(answer for answer in answers if answer["correct"])
+    value = right["value"] if "value" in right else sum(right["range"]) / 2
+    wrong = value + max(
+        1.0, abs(value), 2 * (right["range"][1] - right["range"][0]) if "range" in right else 0
+    )
+    return _typed(value), _typed(wrong), right["feedback"]
+
+
+def _answer_by_mouse(page: object, question: object) -> None:
+    """A wrong answer, then the right one, with the mouse (or typed, for a number)."""
+    if question.locator("label.MCButton").count():
+        for correct in ("false", "true"):
+            choice = question.locator(f'label.MCButton[data-correct="{correct}"]').first
+            choice.click()
+            verdict, text = _feedback(question)
+            assert verdict == ("correct" if correct == "true" else "incorrect"), text
+            expected = choice.get_attribute("data-feedback")
+            assert _same_feedback(page, text, expected), f"got {text!r}, expected {expected!r}"
+        return
+    field = question.locator("input.Input-text")
+    right, wrong, expected = _numeric_answers(question)
+    for typed, verdict in ((wrong, "incorrect"), (right, "correct")):
+        field.click()
+        field.press_sequentially(typed)
+        field.press("Enter")
+        assert _feedback(question)[0] == verdict, f"typed {typed}: {_feedback(question)}"
+    shown = _feedback(question)[1]
+    assert _same_feedback(page, shown, expected), f"got {shown!r}, expected {expected!r}"
+
+
+def _answer_by_keyboard(page: object, question: object) -> None:
+    """The same with the keyboard alone: Tab to the answers, arrows and Space, or type, Enter."""
+    first = question.locator("input").first
+    # Tab into the question from the focusable element just before it, as a reader would.
+    first.evaluate(
+        """(input) => {
+          // MathJax's typeset maths takes the focus too (tabindex 0).
+          const focusable = "a[href], button, input, select, textarea, [tabindex]";
+          const all = [...document.querySelectorAll(focusable)]
+            .filter((element) => element.checkVisibility() && element.tabIndex >= 0);
+          const before = all[all.indexOf(input) - 1];
+          (before || document.body).focus();
+        }"""
+    )
+    page.keyboard.press("Tab")
+    assert first.evaluate("(input) => input === document.activeElement"), (
+        "expected Tab to reach the question's first answer"
+    )
+    if question.locator("label.MCButton").count():
+        labels = question.locator("label.MCButton")
+        outline = labels.first.evaluate("(label) => getComputedStyle(label).outlineStyle")
+        assert outline != "none", "expected a visible focus ring on the focused answer"
+        verdicts = []
+        page.keyboard.press("Space")
+        verdicts.append(_feedback(question)[0])
+        for _ in range(labels.count() - 1):
+            page.keyboard.press("ArrowDown")
+            verdicts.append(_feedback(question)[0])
+        correct = [label.get_attribute("data-correct") == "true" for label in labels.all()]
+        assert verdicts == ["correct" if ok else "incorrect" for ok in correct]
+        return
+    right, wrong, _ = _numeric_answers(question)
+    for typed, verdict in ((wrong, "incorrect"), (right, "correct")):
+        page.keyboard.type(typed)
+        page.keyboard.press("Enter")
+        assert _feedback(question)[0] == verdict, f"typed {typed}: {_feedback(question)}"
+        first.focus()  # jupyterquiz leaves the field after Enter; focusing it clears it
+
+
+@pytest.mark.parametrize("path", _or_skip(QUIZ_PAGES, "questions"))
+def test_questions_answer_wrong_then_right(visit: object, screenshots: Path, path: str) -> None:
+    record = visit(f"{path}.html")
+    page = record.page
+    questions = page.locator(".Quiz")
+    questions.first.wait_for()
+    expected = len(
+        re.findall(
+            r'"type": "(?:multiple_choice|many_choice|numeric)"',
+            (SITE / f"{path}.html").read_text(encoding="utf-8"),
+        )
+    )
+    assert questions.count() == expected, (
+        f"{path}: expected {expected} questions, got {questions.count()}"
+    )
+    assert expected >= 2, f"{path}: expected at least 2 questions, got {expected}"
+    for question in questions.all():
+        assert _feedback(question) == ("", ""), f"{path}: expected no verdict before an answer"
+    _answer_by_mouse(page, questions.nth(0))
+    shot = screenshots / "questions" / f"{Path(path).name}.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    questions.nth(0).screenshot(path=shot)  # answered right, after a wrong answer
+    _answer_by_keyboard(page, questions.nth(1))
+    _assert_clean(record)
+
+
+@pytest.mark.parametrize("path", _or_skip(SOLUTION_PAGES, "solutions"))
+def test_solutions_are_folded_until_opened(visit: object, screenshots: Path, path: str) -> None:
+    record = visit(f"{path}.html")
+    solutions = record.page.locator("div.solution")
+    exercises = record.page.locator("div.exercise")
+    assert solutions.count() == exercises.count() >= 3, (
+        f"{path}: expected a solution to each of 3 or more exercises, got {exercises.count()} "
+        f"exercises and {solutions.count()} solutions"
+    )
+    for index in range(solutions.count()):
+        solution = solutions.nth(index)
+        code = solution.locator("div.cell").first
+        assert not code.is_visible(), f"{path}: expected solution {index} folded, got it open"
+    first = solutions.first
+    first.scroll_into_view_if_needed()
+    folder = screenshots / "solutions"
+    folder.mkdir(parents=True, exist_ok=True)
+    first.screenshot(path=folder / f"{Path(path).name}-folded.png")
+    first.locator("button.toggle-button").press("Enter")  # the keyboard opens it too
+    code = first.locator("div.cell").first
+    code.wait_for(state="visible", timeout=STEP_TIMEOUT_MS)
+    assert first.locator("div.cell_output").first.is_visible(), (
+        f"{path}: expected the opened solution to show what its code printed or drew"
+    )
+    record.page.wait_for_timeout(500)  # the toggle's animation
+    first.screenshot(path=folder / f"{Path(path).name}-opened.png")
+    _assert_clean(record)
 
 
 def test_search_finds_convlstm(visit: object, screenshots: Path) -> None:

@@ -39,7 +39,8 @@ import sys
 if "google.colab" in sys.modules:
     REPOSITORY = "{url}"
     pip = [sys.executable, "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, f"convlstm_lib @ git+{{REPOSITORY}}@{branch}"], check=True)"""
+    library = f"convlstm_lib[quiz] @ git+{{REPOSITORY}}@{branch}"
+    subprocess.run([*pip, library], check=True)"""
 # The two assignments in files.py, whatever they hold now.
 _ASSIGNMENT = r'^({name} = )"[^"\n]*"$'
 
