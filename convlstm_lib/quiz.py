@@ -1,6 +1,6 @@
 """Questions the reader answers on the page before the chapter shows the answer.
 
-Built on `jupyterquiz <https://github.com/jmshea/jupyterquiz>`_, whose questions run in the
+Built on jupyterquiz (from PyPI, MIT licence), whose questions run in the
 browser: on the website, where no kernel runs, as in JupyterLab and on Colab. The answers are
 the chapter's own results, passed in from the run (``number("How many ...", n_params)``), so a
 question cannot go stale when the code changes. Imported on its own, like
