@@ -603,17 +603,11 @@ def _answer_by_mouse(page: object, question: object) -> None:
 def _answer_by_keyboard(page: object, question: object) -> None:
     """The same with the keyboard alone: Tab to the answers, arrows and Space, or type, Enter."""
     first = question.locator("input").first
-    # Tab into the question from the focusable element just before it, as a reader would.
-    first.evaluate(
-        """(input) => {
-          // MathJax's typeset maths takes the focus too (tabindex 0).
-          const focusable = "a[href], button, input, select, textarea, [tabindex]";
-          const all = [...document.querySelectorAll(focusable)]
-            .filter((element) => element.checkVisibility() && element.tabIndex >= 0);
-          const before = all[all.indexOf(input) - 1];
-          (before || document.body).focus();
-        }"""
-    )
+    # Tab into the question from the focusable element just before it, as a reader would:
+    # Shift+Tab finds that element, whatever it is (a link, a fold's <summary>, typeset maths).
+    first.focus()
+    page.keyboard.press("Shift+Tab")
+    assert not first.evaluate("(input) => input === document.activeElement")
     page.keyboard.press("Tab")
     assert first.evaluate("(input) => input === document.activeElement"), (
         "expected Tab to reach the question's first answer"
